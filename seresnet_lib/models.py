@@ -1,0 +1,134 @@
+"""ResNet-50 and SE-ResNet-50, assembled from the parts in ``layers``.
+
+    image N x 3 x 224 x 224
+    stem    -> N x   64 x 56 x 56
+    stage1  -> N x  256 x 56 x 56   (3 bottlenecks, width  64)
+    stage2  -> N x  512 x 28 x 28   (4 bottlenecks, width 128)
+    stage3  -> N x 1024 x 14 x 14   (6 bottlenecks, width 256)
+    stage4  -> N x 2048 x  7 x  7   (3 bottlenecks, width 512)
+    pool    -> N x 2048 x  1 x  1
+    fc      -> N x num_classes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .layers import EXPANSION, STEMS, STRIDE_PLACEMENTS, Bottleneck, Stem
+from .validate import check_choice, check_positive_int
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """Everything that defines one network; checked when created.
+
+    ``reduction=None`` builds a plain ResNet, an integer r adds squeeze-and-excitation
+    with reduction ratio r to every bottleneck.
+    """
+
+    blocks: tuple[int, int, int, int] = (3, 4, 6, 3)
+    widths: tuple[int, int, int, int] = (64, 128, 256, 512)
+    num_classes: int = 1000
+    reduction: int | None = None
+    stem: str = "imagenet"
+    stride_at: str = "1x1"
+
+    def __post_init__(self):
+        for name in ("blocks", "widths"):
+            values = getattr(self, name)
+            if len(values) != 4:
+                raise ValueError(f"{name} must give 4 stages, got {len(values)}: {values!r}")
+            for value in values:
+                check_positive_int(name, value)
+        check_positive_int("num_classes", self.num_classes)
+        check_choice("stem", self.stem, STEMS)
+        check_choice("stride_at", self.stride_at, STRIDE_PLACEMENTS)
+        if self.reduction is not None:
+            check_positive_int("reduction", self.reduction)
+            narrowest = min(self.widths) * EXPANSION
+            if self.reduction > narrowest:
+                raise ValueError(
+                    f"reduction={self.reduction} is larger than the {narrowest} channels of the "
+                    f"narrowest SE block; allowed: 1 <= reduction <= {narrowest}"
+                )
+
+
+def make_stage(in_channels: int, width: int, blocks: int, stride: int, **block_options) -> nn.Sequential:
+    """One Conv Block (projection shortcut, carries the stride) then identity blocks.
+
+    N x in_channels x H x W -> N x 4*width x H/stride x W/stride.
+    """
+    out_channels = width * EXPANSION
+    layers = [Bottleneck(in_channels, width, stride, **block_options)]
+    layers += [Bottleneck(out_channels, width, 1, **block_options) for _ in range(blocks - 1)]
+    return nn.Sequential(*layers)
+
+
+class ResNet(nn.Module):
+    """A bottleneck ResNet: stem, four stages, global average pool, linear classifier.
+
+    N x 3 x H x W -> N x num_classes logits.
+    """
+
+    def __init__(self, config: ResNetConfig = ResNetConfig()):
+        super().__init__()
+        self.config = config
+        blocks, widths = config.blocks, config.widths
+        options = dict(reduction=config.reduction, stride_at=config.stride_at)
+        channels = [Stem.out_channels] + [w * EXPANSION for w in widths]
+
+        self.stem = Stem(config.stem)
+        self.stage1 = make_stage(channels[0], widths[0], blocks[0], stride=1, **options)
+        self.stage2 = make_stage(channels[1], widths[1], blocks[1], stride=2, **options)
+        self.stage3 = make_stage(channels[2], widths[2], blocks[2], stride=2, **options)
+        self.stage4 = make_stage(channels[3], widths[3], blocks[3], stride=2, **options)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels[4], config.num_classes)
+        self._init_weights()
+
+    def _init_weights(self):
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x)
+        x = self.stem(x)
+        x = self.stage1(x)
+        x = self.stage2(x)
+        x = self.stage3(x)
+        x = self.stage4(x)
+        x = self.pool(x).flatten(1)
+        return self.fc(x)
+
+
+def check_image_batch(x: torch.Tensor) -> None:
+    """Raise ValueError unless ``x`` is a batch of RGB images, N x 3 x H x W."""
+    if x.ndim == 4 and x.shape[1] == 3:
+        return
+    shape = " x ".join(str(s) for s in x.shape)
+    message = f"expected a batch of RGB images of shape N x 3 x H x W, got a tensor of shape {shape}"
+    if x.ndim == 3 and x.shape[0] == 3:
+        message += "; for a single image add the batch dimension: x.unsqueeze(0)"
+    elif x.ndim == 4 and x.shape[1] == 1:
+        message += "; for greyscale images repeat the channel: x.expand(-1, 3, -1, -1)"
+    raise ValueError(message)
+
+
+def resnet50(num_classes: int = 1000, *, stem: str = "imagenet", stride_at: str = "1x1") -> ResNet:
+    """ResNet-50 (He et al., 2016): 25,557,032 parameters with 1000 classes."""
+    return ResNet(ResNetConfig(num_classes=num_classes, stem=stem, stride_at=stride_at))
+
+
+def seresnet50(
+    num_classes: int = 1000, reduction: int = 16, *, stem: str = "imagenet", stride_at: str = "1x1"
+) -> ResNet:
+    """SE-ResNet-50 (Hu et al., 2018): 28,088,024 parameters with 1000 classes and r = 16."""
+    if reduction is None:
+        raise ValueError("reduction must be a positive integer for SE-ResNet-50; use resnet50() for no SE")
+    return ResNet(ResNetConfig(num_classes=num_classes, reduction=reduction, stem=stem, stride_at=stride_at))
