@@ -1,0 +1,298 @@
+"""Self-checks for the lessons' exercises.
+
+Each ``check_*`` returns a ``CheckResult``: shown in a notebook it reads
+"✓ ..." or "✗ ..." with what is wrong, and it is truthy only when the answer is right.
+Module checks copy the student's weights into the library's version of the part and
+compare outputs; when they differ, they try the usual mistakes to name the one made.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .layers import Bottleneck, SqueezeExcitation, Stem
+from .measure import count_parameters, stage_shapes
+from .models import ResNet, ResNetConfig
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return ("✓ " if self.passed else "✗ ") + self.message
+
+
+def _fail(message: str) -> CheckResult:
+    return CheckResult(False, message)
+
+
+def _not_a_module(obj, what: str) -> CheckResult | None:
+    if obj is None:
+        return _fail(f"Not done yet: replace None with your {what}.")
+    if not isinstance(obj, nn.Module):
+        return _fail(f"Expected your {what} as an nn.Module, got {type(obj).__name__}.")
+    return None
+
+
+def _run(module: nn.Module, x: torch.Tensor) -> torch.Tensor | CheckResult:
+    """The module's eval-mode output, or a failed check quoting the error it raised."""
+    module.eval()
+    try:
+        with torch.no_grad():
+            return module(x)
+    except Exception as error:  # the student's code may raise anything
+        return _fail(f"Your module raised {type(error).__name__}: {error}")
+
+
+def _randomize_batchnorm(module: nn.Module) -> None:
+    """Non-trivial BN statistics, so that mistakes around BN show in the outputs."""
+    generator = torch.Generator().manual_seed(0)
+    for bn in module.modules():
+        if isinstance(bn, nn.BatchNorm2d):
+            n = bn.num_features
+            bn.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
+            bn.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+            bn.weight.data.copy_(0.5 + torch.rand(n, generator=generator))
+            bn.bias.data.copy_(0.2 * torch.randn(n, generator=generator))
+
+
+def _load_same_weights(reference: nn.Module, student: nn.Module, names: str) -> CheckResult | None:
+    try:
+        reference.load_state_dict(student.state_dict(), strict=True)
+    except RuntimeError:
+        theirs = ", ".join(dict.fromkeys(key.split(".")[0] for key in student.state_dict()))
+        return _fail(f"Shapes and parameter count are right, but name the layers as in the skeleton "
+                     f"({names}) so they can be compared; yours are named: {theirs}.")
+    return None
+
+
+def _diagnose(
+    got: torch.Tensor, expected: torch.Tensor, mistakes: dict[str, Callable[[], torch.Tensor]], passed: str
+) -> CheckResult:
+    """Right, or the name of the first typical mistake that reproduces ``got``."""
+    if torch.allclose(got, expected, atol=1e-5, rtol=1e-4):
+        return CheckResult(True, passed)
+    with torch.no_grad():
+        for mistake, variant in mistakes.items():
+            if torch.allclose(got, variant(), atol=1e-5, rtol=1e-4):
+                return _fail(mistake)
+    gap = (got - expected).abs().max().item()
+    return _fail(f"The outputs differ from the library's with your weights (largest difference {gap:.3g}). "
+                 f"Compare your forward() with the diagram, step by step.")
+
+
+def _is_shape(answer, length: int) -> bool:
+    return isinstance(answer, (tuple, list)) and len(answer) == length and all(isinstance(v, int) for v in answer)
+
+
+# Lesson 01: the stem
+
+def check_stem_output_size(answer, input_size: int) -> CheckResult:
+    """``answer``: the (C, H, W) the ImageNet stem gives for a 3 x input_size x input_size image."""
+    if answer is None:
+        return _fail("Not done yet: replace None with (channels, height, width).")
+    if not _is_shape(answer, 3):
+        return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
+    stem = Stem("imagenet")
+    after_conv = tuple(stem.conv(torch.zeros(1, 3, input_size, input_size)).shape[1:])
+    expected = tuple(stem(torch.zeros(1, 3, input_size, input_size)).shape[1:])
+    answer = tuple(answer)
+    if answer == expected:
+        return CheckResult(True, f"{answer} is right: {input_size} -> {after_conv[1]} (7x7 conv, stride 2, "
+                                 f"padding 3) -> {expected[1]} (3x3 max-pool, stride 2, padding 1).")
+    if answer[0] != 64:
+        return _fail(f"The stem has 64 output channels (the conv has 64 filters), not {answer[0]}.")
+    if answer == after_conv:
+        return _fail(f"{answer} is the size after the 7x7 conv; the max-pool halves it once more.")
+    unpadded = ((input_size - 7) // 2 + 1 - 3) // 2 + 1
+    if answer[1:] == (unpadded, unpadded):
+        return _fail("You left out the padding: the conv pads by 3 and the max-pool by 1.")
+    return _fail("Not quite. Apply out = floor((in + 2 * padding - kernel) / stride) + 1 twice: "
+                 "conv (kernel 7, stride 2, padding 3), then max-pool (kernel 3, stride 2, padding 1).")
+
+
+def check_cifar_stem(stem) -> CheckResult:
+    """``stem``: a module with ``conv``, ``bn`` (and a ReLU) for 32 x 32 images."""
+    if (problem := _not_a_module(stem, "CIFAR stem")) is not None:
+        return problem
+    out = _run(stem, torch.randn(2, 3, 32, 32))
+    if isinstance(out, CheckResult):
+        return out
+    if tuple(out.shape[1:]) != (64, 32, 32):
+        shape = " x ".join(map(str, out.shape[1:]))
+        hint = "it should keep 32 x 32: a 3x3 conv with stride 1 and padding 1, and no max-pool"
+        return _fail(f"Your stem turns 3 x 32 x 32 into {shape}; {hint}, with 64 filters.")
+    expected = count_parameters(Stem("cifar"))
+    got = count_parameters(stem)
+    if got == expected + 64:
+        return _fail("Your conv has a bias (64 parameters too many). The BN right after it adds its "
+                     "own shift, so use bias=False.")
+    if got != expected:
+        return _fail(f"Expected {expected:,} parameters (3*3*3*64 conv weights + 64+64 for BN), got {got:,}.")
+    if (out < 0).any():
+        return _fail("Some outputs are negative: the ReLU after BN is missing.")
+    return CheckResult(True, "Right: 3 x 32 x 32 -> 64 x 32 x 32 with 1,856 parameters, and no max-pool.")
+
+
+# Lesson 02: the bottleneck blocks
+
+BLOCK_NAMES = "conv1, bn1, conv2, bn2, conv3, bn3, shortcut"
+
+
+def check_bottleneck(block, in_channels: int, width: int, stride: int = 1, reduction: int | None = None) -> CheckResult:
+    """``block``: a bottleneck as in the lesson's skeleton (layer names as in ``BLOCK_NAMES``)."""
+    if (problem := _not_a_module(block, "block")) is not None:
+        return problem
+    size = 16
+    x = torch.randn(2, in_channels, size, size)
+    out = _run(block, x)
+    if isinstance(out, CheckResult):
+        if "must match" in out.message:
+            return _fail(out.message + " -- the shortcut must match the main path's shape: when the "
+                         "channels or the size change, project x with a 1x1 conv (with the block's stride) and BN.")
+        return out
+    expected_shape = (width * 4, size // stride, size // stride)
+    if tuple(out.shape[1:]) != expected_shape:
+        got = " x ".join(map(str, out.shape[1:]))
+        want = " x ".join(map(str, expected_shape))
+        return _fail(f"Your block gives {got} for a {in_channels} x {size} x {size} input; expected {want} "
+                     f"(the last 1x1 conv expands to 4 x {width} channels, and stride {stride} divides the size).")
+
+    reference = Bottleneck(in_channels, width, stride, reduction=reduction)
+    expected, got = count_parameters(reference), count_parameters(block)
+    if got != expected:
+        projection = 4 * width * in_channels + 2 * 4 * width
+        if isinstance(reference.shortcut, nn.Identity) and got == expected + projection:
+            return _fail("Your Identity Block has a projection shortcut: input and output shapes match, so "
+                         "the shortcut is x itself.")
+        if got == expected + width * 2 + width * 4:
+            return _fail("Your convolutions have biases; each is followed by BN, so use bias=False.")
+        return _fail(f"Expected {expected:,} parameters, got {got:,}.")
+    if stride > 1 and getattr(block, "conv2", None) is not None and block.conv2.stride != (1, 1):
+        return _fail("The stride is in the wrong place: on your 3x3 conv (torchvision's \"v1.5\"). The original "
+                     "design, followed here, puts it on the first 1x1 conv.")
+
+    student = copy.deepcopy(block)
+    _randomize_batchnorm(student)
+    names = BLOCK_NAMES + (", se" if reduction else "")
+    if (problem := _load_same_weights(reference, student, names)) is not None:
+        return problem
+    reference.eval()
+    r = reference
+    with torch.no_grad():
+        got, expected = student(x), reference(x)
+        main = r.bn3(r.conv3(r.relu(r.bn2(r.conv2(r.relu(r.bn1(r.conv1(x))))))))
+        shortcut = r.shortcut(x)
+    mistakes = {
+        "There is a ReLU after the last BN. The residual branch must be able to add negative values: "
+        "apply ReLU only after the addition.": lambda: torch.relu(r.se(torch.relu(main)) + shortcut),
+        "The ReLU after the addition is missing.": lambda: r.se(main) + shortcut,
+    }
+    if reduction:
+        mistakes["SE is applied after the addition; it belongs on the residual branch, before it."] = (
+            lambda: torch.relu(r.se(main + shortcut))
+        )
+    kind = "Conv Block" if stride > 1 or in_channels != 4 * width else "Identity Block"
+    return _diagnose(got, expected, mistakes, f"Your {kind} matches the library's with the same weights.")
+
+
+# Lesson 03: squeeze-and-excitation
+
+def check_se_parameter_count(answer, channels: int, reduction: int) -> CheckResult:
+    """``answer``: the parameters of one SE module on ``channels`` channels with ratio ``reduction``."""
+    if answer is None:
+        return _fail("Not done yet: replace None with a number.")
+    expected = count_parameters(SqueezeExcitation(channels, reduction))
+    hidden = channels // reduction
+    if answer == expected:
+        return CheckResult(True, f"{answer:,} is right: 2 * {channels} * {hidden} weights + {hidden} + {channels} biases.")
+    if answer == 2 * channels * hidden:
+        return _fail(f"You counted the weights; both 1x1 convs also have a bias: + {hidden} + {channels}.")
+    if answer in (channels * hidden, channels * hidden + hidden, channels * hidden + channels):
+        return _fail("That is one of the two layers; count both: C -> C/r and C/r -> C.")
+    return _fail(f"Not quite: the module has two 1x1 convs, {channels} -> {hidden} and {hidden} -> {channels}, "
+                 f"each with weights and a bias.")
+
+
+def check_se_module(module, channels: int, reduction: int) -> CheckResult:
+    """``module``: an SE module with ``fc1`` and ``fc2`` 1x1 convs, as in the lesson's skeleton."""
+    if (problem := _not_a_module(module, "SE module")) is not None:
+        return problem
+    x = torch.randn(2, channels, 7, 7)
+    out = _run(module, x)
+    if isinstance(out, CheckResult):
+        return out
+    if tuple(out.shape) == (2, channels, 1, 1):
+        return _fail("Your module returns the channel weights only; return the input scaled by them: x * weights.")
+    if out.shape != x.shape:
+        return _fail(f"SE keeps the shape of its input ({channels} x 7 x 7); yours gives "
+                     f"{' x '.join(map(str, out.shape[1:]))}.")
+    reference = SqueezeExcitation(channels, reduction)
+    expected, got = count_parameters(reference), count_parameters(module)
+    if got != expected:
+        return _fail(f"Expected {expected:,} parameters (fc1: {channels} -> {channels // reduction}, fc2: back, "
+                     f"both with bias), got {got:,}.")
+    if (problem := _load_same_weights(reference, module, "fc1, fc2")) is not None:
+        return problem
+    r = reference.eval()
+    with torch.no_grad():
+        expected = r(x)
+
+    def excite(pooled, last=torch.sigmoid, middle=torch.relu):
+        return last(r.fc2(middle(r.fc1(pooled))))
+
+    average, maximum = x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)
+    mistakes = {
+        "The squeeze uses max-pooling; SE squeezes with global AVERAGE pooling.": lambda: x * excite(maximum),
+        "The sigmoid at the end is missing: the channel weights must lie between 0 and 1.":
+            lambda: x * excite(average, last=lambda t: t),
+        "The last activation is a ReLU; SE ends with a sigmoid.": lambda: x * excite(average, last=torch.relu),
+        "The ReLU between the two 1x1 convs is missing.": lambda: x * excite(average, middle=lambda t: t),
+        "The weights are added to the input; SE multiplies: x * weights.": lambda: x + excite(average),
+    }
+    return _diagnose(out, expected, mistakes, "Your SE module matches the library's with the same weights.")
+
+
+# Lesson 04: the whole network
+
+def check_stage4_shape(answer, input_size: int, stem: str = "imagenet") -> CheckResult:
+    """``answer``: the (C, H, W) after stage4 for a 3 x input_size x input_size image and ``stem``."""
+    if answer is None:
+        return _fail("Not done yet: replace None with (channels, height, width).")
+    if not _is_shape(answer, 3):
+        return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
+    shapes = stage_shapes(ResNet(ResNetConfig(stem=stem)), (3, input_size, input_size))
+    expected, answer = shapes["stage4"], tuple(answer)
+    if answer == expected:
+        walk = " -> ".join(str(shapes[k][1]) for k in ("stem", "stage1", "stage2", "stage3", "stage4"))
+        return CheckResult(True, f"{answer} is right: {input_size} -> {walk}.")
+    if answer[0] != 2048:
+        return _fail(f"stage4 ends with 4 x 512 = 2048 channels, not {answer[0]}.")
+    if answer[1] in (2 * expected[1], (expected[1] + 1) // 2):
+        return _fail("Off by a factor of two: count the halvings again. The ImageNet stem halves twice "
+                     "(conv and max-pool), the CIFAR stem not at all, and stages 2, 3 and 4 once each.")
+    return _fail("Not quite: follow the size through the stem and the three stages that halve it, rounding "
+                 "as the convolution formula does.")
+
+
+def check_resnet101(model) -> CheckResult:
+    """``model``: ResNet-101 for 1000 classes, built with the library's ResNet."""
+    if (problem := _not_a_module(model, "ResNet-101")) is not None:
+        return problem
+    expected = count_parameters(ResNet(ResNetConfig(blocks=(3, 4, 23, 3))))
+    got = count_parameters(model)
+    if got == expected:
+        return CheckResult(True, f"Right: ResNet-101 has {got:,} parameters, with 23 blocks in stage 3.")
+    if got == count_parameters(ResNet(ResNetConfig())):
+        return _fail("That is ResNet-50 (3, 4, 6, 3). ResNet-101 has 23 blocks in stage 3.")
+    return _fail(f"Expected {expected:,} parameters for blocks (3, 4, 23, 3) and 1000 classes, got {got:,}.")

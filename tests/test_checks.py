@@ -1,0 +1,254 @@
+"""The exercise self-checks accept right answers and name typical mistakes."""
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from seresnet_lib import Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, checks
+
+
+class HandBlock(nn.Module):
+    """A bottleneck written the way the lesson's skeleton asks, with switchable mistakes."""
+
+    def __init__(self, in_channels, width, stride=1, se=None, mistake=None):
+        super().__init__()
+        out = 4 * width
+        s1, s3 = (1, stride) if mistake == "stride_on_3x3" else (stride, 1)
+        bias = mistake == "bias"
+        self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=bias)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=s3, padding=1, bias=bias)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out, 1, bias=bias)
+        self.bn3 = nn.BatchNorm2d(out)
+        needs_projection = stride != 1 or in_channels != out
+        if (needs_projection and mistake != "no_projection") or mistake == "extra_projection":
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+        else:
+            self.shortcut = nn.Identity()
+        if se:
+            self.se = SqueezeExcitation(out, se)
+        self.mistake = mistake
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.mistake == "relu_after_bn3":
+            out = torch.relu(out)
+        if hasattr(self, "se") and self.mistake != "se_after_add":
+            out = self.se(out)
+        out = out + self.shortcut(x)
+        if hasattr(self, "se") and self.mistake == "se_after_add":
+            out = self.se(out)
+        return out if self.mistake == "no_final_relu" else torch.relu(out)
+
+
+class HandSE(nn.Module):
+    def __init__(self, channels, reduction, mistake=None):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, channels // reduction, 1)
+        self.fc2 = nn.Conv2d(channels // reduction, channels, 1)
+        self.mistake = mistake
+
+    def forward(self, x):
+        pooled = x.amax((2, 3), keepdim=True) if self.mistake == "max_pool" else x.mean((2, 3), keepdim=True)
+        hidden = self.fc1(pooled)
+        hidden = hidden if self.mistake == "no_middle_relu" else torch.relu(hidden)
+        weights = self.fc2(hidden)
+        weights = {"no_sigmoid": weights, "relu_gate": torch.relu(weights)}.get(self.mistake, torch.sigmoid(weights))
+        if self.mistake == "weights_only":
+            return weights
+        return x + weights if self.mistake == "added" else x * weights
+
+
+def test_result_reads_as_a_tick_or_a_cross():
+    assert repr(checks.CheckResult(True, "fine")) == "✓ fine"
+    assert repr(checks.CheckResult(False, "wrong")) == "✗ wrong"
+    assert not checks.CheckResult(False, "wrong")
+
+
+@pytest.mark.parametrize("check", [checks.check_cifar_stem, lambda m: checks.check_bottleneck(m, 256, 64),
+                                   lambda m: checks.check_se_module(m, 64, 4), checks.check_resnet101])
+def test_unfinished_exercise_says_so(check):
+    result = check(None)
+    assert not result and "replace None" in result.message
+
+
+# Lesson 01
+
+@pytest.mark.parametrize(
+    "answer, passed, message",
+    [
+        ((64, 56, 56), True, "224 -> 112 (7x7 conv"),
+        ((64, 112, 112), False, "the size after the 7x7 conv"),
+        ((64, 54, 54), False, "You left out the padding"),
+        ((3, 56, 56), False, "64 output channels"),
+        ((64, 50, 50), False, "Apply out = floor"),
+        ("64x56x56", False, "Give the answer as a tuple"),
+    ],
+)
+def test_stem_output_size(answer, passed, message):
+    result = checks.check_stem_output_size(answer, 224)
+    assert bool(result) is passed and message in result.message
+
+
+def test_stem_output_size_for_another_input():
+    assert checks.check_stem_output_size((64, 40, 40), 160)
+    assert not checks.check_stem_output_size((64, 56, 56), 160)
+
+
+def cifar_stem(kernel=3, stride=1, bias=False, pool=False, relu=True):
+    layers = dict(conv=nn.Conv2d(3, 64, kernel, stride, kernel // 2, bias=bias), bn=nn.BatchNorm2d(64))
+    if relu:
+        layers["relu"] = nn.ReLU()
+    if pool:
+        layers["pool"] = nn.MaxPool2d(3, 2, 1)
+    return nn.Sequential(OrderedDict(layers))
+
+
+@pytest.mark.parametrize(
+    "stem, passed, message",
+    [
+        (Stem("cifar"), True, "1,856 parameters"),
+        (cifar_stem(), True, "no max-pool"),
+        (cifar_stem(pool=True), False, "no max-pool"),
+        (cifar_stem(stride=2), False, "stride 1"),
+        (Stem("imagenet"), False, "turns 3 x 32 x 32 into 64 x 8 x 8"),
+        (cifar_stem(bias=True), False, "bias=False"),
+        (cifar_stem(relu=False), False, "ReLU after BN is missing"),
+    ],
+)
+def test_cifar_stem(stem, passed, message):
+    result = checks.check_cifar_stem(stem)
+    assert bool(result) is passed and message in result.message
+
+
+# Lesson 02
+
+@pytest.mark.parametrize(
+    "in_channels, width, stride",
+    [(256, 64, 1), (64, 64, 1), (256, 128, 2)],
+    ids=["identity", "conv-block-no-stride", "conv-block-stride-2"],
+)
+def test_right_blocks_pass(in_channels, width, stride):
+    assert checks.check_bottleneck(HandBlock(in_channels, width, stride), in_channels, width, stride)
+    assert checks.check_bottleneck(Bottleneck(in_channels, width, stride), in_channels, width, stride)
+
+
+@pytest.mark.parametrize(
+    "mistake, args, message",
+    [
+        ("relu_after_bn3", (256, 64, 1), "ReLU after the last BN"),
+        ("no_final_relu", (256, 128, 2), "ReLU after the addition is missing"),
+        ("stride_on_3x3", (256, 128, 2), "stride is in the wrong place"),
+        ("no_projection", (256, 128, 2), "project x with a 1x1 conv"),
+        ("extra_projection", (256, 64, 1), "has a projection shortcut"),
+        ("bias", (256, 64, 1), "bias=False"),
+    ],
+)
+def test_block_mistakes_are_named(mistake, args, message):
+    result = checks.check_bottleneck(HandBlock(*args, mistake=mistake), *args)
+    assert not result and message in result.message, result.message
+
+
+def test_block_with_wrong_output_width():
+    result = checks.check_bottleneck(Bottleneck(256, 32), 256, 64)
+    assert not result and "expands to 4 x 64 channels" in result.message
+
+
+def test_block_with_other_layer_names_is_asked_to_rename():
+    class Renamed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(256, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256),
+            )
+
+        def forward(self, x):
+            return torch.relu(self.body(x) + x)
+
+    result = checks.check_bottleneck(Renamed(), 256, 64)
+    assert not result and "name the layers as in the skeleton (conv1, bn1," in result.message
+    assert result.message.endswith("yours are named: body.")
+
+
+def test_se_block_after_addition_is_named():
+    assert checks.check_bottleneck(HandBlock(256, 64, se=16), 256, 64, reduction=16)
+    result = checks.check_bottleneck(HandBlock(256, 64, se=16, mistake="se_after_add"), 256, 64, reduction=16)
+    assert not result and "SE is applied after the addition" in result.message
+
+
+# Lesson 03
+
+@pytest.mark.parametrize(
+    "answer, passed, message",
+    [
+        (8_464, True, "2 * 256 * 16 weights"),
+        (8_192, False, "also have a bias"),
+        (4_096, False, "one of the two layers"),
+        (1_000, False, "Not quite"),
+    ],
+)
+def test_se_parameter_count(answer, passed, message):
+    result = checks.check_se_parameter_count(answer, 256, 16)
+    assert bool(result) is passed and message in result.message
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        ("max_pool", "global AVERAGE pooling"),
+        ("no_sigmoid", "sigmoid at the end is missing"),
+        ("relu_gate", "last activation is a ReLU"),
+        ("no_middle_relu", "ReLU between the two 1x1 convs is missing"),
+        ("added", "SE multiplies"),
+        ("weights_only", "returns the channel weights only"),
+    ],
+)
+def test_se_module_mistakes_are_named(mistake, message):
+    torch.manual_seed(0)
+    result = checks.check_se_module(HandSE(64, 4, mistake), 64, 4)
+    assert not result and message in result.message, result.message
+
+
+def test_right_se_modules_pass():
+    assert checks.check_se_module(HandSE(64, 4), 64, 4)
+    assert checks.check_se_module(SqueezeExcitation(64, 4), 64, 4)
+    result = checks.check_se_module(SqueezeExcitation(64, 8), 64, 4)
+    assert not result and "Expected 2,128 parameters" in result.message
+
+
+# Lesson 04
+
+@pytest.mark.parametrize(
+    "answer, input_size, stem, passed, message",
+    [
+        ((2048, 7, 7), 224, "imagenet", True, "224 -> 56 -> 56 -> 28 -> 14 -> 7"),
+        ((2048, 1, 1), 32, "imagenet", True, "is right"),
+        ((2048, 4, 4), 32, "cifar", True, "32 -> 32 -> 32 -> 16 -> 8 -> 4"),
+        ((2048, 2, 2), 32, "imagenet", False, "factor of two"),
+        ((512, 7, 7), 224, "imagenet", False, "2048 channels"),
+        ((2048, 3, 3), 96, "imagenet", True, "is right"),
+        ((2048, 5, 5), 96, "imagenet", False, "Not quite"),
+    ],
+)
+def test_stage4_shape(answer, input_size, stem, passed, message):
+    result = checks.check_stage4_shape(answer, input_size, stem)
+    assert bool(result) is passed and message in result.message, result.message
+
+
+def test_resnet101():
+    import torchvision
+
+    right = ResNet(ResNetConfig(blocks=(3, 4, 23, 3)))
+    assert checks.check_resnet101(right)
+    # The count the check expects is torchvision's ResNet-101's.
+    assert "44,549,160" in checks.check_resnet101(right).message
+    assert sum(p.numel() for p in torchvision.models.resnet101().parameters()) == 44_549_160
+    result = checks.check_resnet101(ResNet(ResNetConfig()))
+    assert not result and "That is ResNet-50" in result.message
