@@ -4,7 +4,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lab clean
+.PHONY: install run record test lab clean
 
 install: $(STAMP)
 
@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# Execute every lesson into runs/ (the committed notebooks stay as they are).
 run: $(STAMP)
-	$(PYTHON) -m seresnet_lib
+	$(PYTHON) -m seresnet_lib.series run --out-dir runs
+
+# Re-execute every lesson in place, so that its committed outputs come from this run.
+record: $(STAMP)
+	$(PYTHON) -m seresnet_lib.series record
 
 test: $(STAMP)
 	$(PYTHON) -m pytest

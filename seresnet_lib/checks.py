@@ -149,8 +149,13 @@ def check_cifar_stem(stem) -> CheckResult:
 BLOCK_NAMES = "conv1, bn1, conv2, bn2, conv3, bn3, shortcut"
 
 
-def check_bottleneck(block, in_channels: int, width: int, stride: int = 1, reduction: int | None = None) -> CheckResult:
-    """``block``: a bottleneck as in the lesson's skeleton (layer names as in ``BLOCK_NAMES``)."""
+def check_bottleneck(
+    block, in_channels: int, width: int, stride: int = 1, reduction: int | None = None, stride_at: str = "1x1"
+) -> CheckResult:
+    """``block``: a bottleneck as in the lesson's skeleton (layer names as in ``BLOCK_NAMES``).
+
+    ``stride_at`` says where the stride should sit: "1x1" (original design) or "3x3" (v1.5).
+    """
     if (problem := _not_a_module(block, "block")) is not None:
         return problem
     size = 16
@@ -168,7 +173,7 @@ def check_bottleneck(block, in_channels: int, width: int, stride: int = 1, reduc
         return _fail(f"Your block gives {got} for a {in_channels} x {size} x {size} input; expected {want} "
                      f"(the last 1x1 conv expands to 4 x {width} channels, and stride {stride} divides the size).")
 
-    reference = Bottleneck(in_channels, width, stride, reduction=reduction)
+    reference = Bottleneck(in_channels, width, stride, reduction=reduction, stride_at=stride_at)
     expected, got = count_parameters(reference), count_parameters(block)
     if got != expected:
         projection = 4 * width * in_channels + 2 * 4 * width
@@ -178,9 +183,12 @@ def check_bottleneck(block, in_channels: int, width: int, stride: int = 1, reduc
         if got == expected + width * 2 + width * 4:
             return _fail("Your convolutions have biases; each is followed by BN, so use bias=False.")
         return _fail(f"Expected {expected:,} parameters, got {got:,}.")
-    if stride > 1 and getattr(block, "conv2", None) is not None and block.conv2.stride != (1, 1):
+    strided = [name for name in ("conv1", "conv2") if getattr(getattr(block, name, None), "stride", (1, 1)) != (1, 1)]
+    if stride > 1 and stride_at == "1x1" and strided == ["conv2"]:
         return _fail("The stride is in the wrong place: on your 3x3 conv (torchvision's \"v1.5\"). The original "
                      "design, followed here, puts it on the first 1x1 conv.")
+    if stride > 1 and stride_at == "3x3" and strided == ["conv1"]:
+        return _fail("The stride is on your first 1x1 conv (the original design); in \"v1.5\" it sits on the 3x3 conv.")
 
     student = copy.deepcopy(block)
     _randomize_batchnorm(student)

@@ -41,14 +41,14 @@ class Stem(nn.Module):
         super().__init__()
         check_choice("stem", kind, STEMS)
         self.kind = kind
-        if kind == "imagenet":
+        imagenet = kind == "imagenet"
+        if imagenet:
             self.conv = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         else:
             self.conv = conv3x3(in_channels, 64)
-            self.pool = nn.Identity()
         self.bn = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if imagenet else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.relu(self.bn(self.conv(x))))

@@ -154,6 +154,13 @@ def test_block_mistakes_are_named(mistake, args, message):
     assert not result and message in result.message, result.message
 
 
+def test_v1_5_block_is_checked_with_the_stride_on_the_3x3():
+    args = (256, 128, 2)
+    assert checks.check_bottleneck(HandBlock(*args, mistake="stride_on_3x3"), *args, stride_at="3x3")
+    result = checks.check_bottleneck(HandBlock(*args), *args, stride_at="3x3")
+    assert not result and "in \"v1.5\" it sits on the 3x3 conv" in result.message
+
+
 def test_block_with_wrong_output_width():
     result = checks.check_bottleneck(Bottleneck(256, 32), 256, 64)
     assert not result and "expands to 4 x 64 channels" in result.message

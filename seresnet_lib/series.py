@@ -1,0 +1,77 @@
+"""Execute the lesson notebooks with papermill.
+
+    python -m seresnet_lib.series run      # every lesson into runs/, originals untouched
+    python -m seresnet_lib.series record   # every lesson in place, refreshing its saved outputs
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import nbformat
+import papermill
+
+NOTEBOOKS = Path("notebooks")
+
+
+def lessons(directory: Path = NOTEBOOKS) -> list[Path]:
+    """The numbered lesson notebooks, in order: 01_*.ipynb, 02_*.ipynb, ..."""
+    return sorted(Path(directory).glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute(source: Path, target: Path, parameters: dict | None = None) -> Path:
+    """Run ``source`` top to bottom in its own folder, writing the executed copy to ``target``."""
+    source, target = Path(source), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        source, target, parameters=parameters or {}, cwd=source.parent, kernel_name="python3", progress_bar=False
+    )
+    return target
+
+
+def strip_run_metadata(path: Path) -> None:
+    """Drop papermill's timings and absolute paths, so a recorded notebook only changes when its outputs do."""
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(notebook, path)
+
+
+def run_series(out_dir: Path = Path("runs"), notebooks: list[Path] | None = None) -> list[Path]:
+    """Execute each lesson into ``out_dir`` and return the paths of the executed copies."""
+    done = []
+    for notebook in notebooks or lessons():
+        done.append(execute(notebook, Path(out_dir) / Path(notebook).name))
+        print(f"executed {notebook} -> {done[-1]}", flush=True)
+    return done
+
+
+def record(notebooks: list[Path] | None = None) -> None:
+    """Re-execute each lesson in place: its saved outputs become those of this run."""
+    for notebook in notebooks or lessons():
+        execute(notebook, notebook)
+        strip_run_metadata(notebook)
+        print(f"recorded {notebook}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m seresnet_lib.series", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("run", "record"))
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
+    parser.add_argument("--out-dir", type=Path, default=Path("runs"), help="where `run` writes (default: runs)")
+    args = parser.parse_args(argv)
+    missing = [str(n) for n in args.notebooks if not n.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    if args.command == "run":
+        paths = run_series(args.out_dir, args.notebooks)
+        print(f"\n{len(paths)} executed notebooks are in {args.out_dir}/: open them with `make lab` or jupyter lab.")
+    else:
+        record(args.notebooks)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The lessons follow the series' conventions, and every worked solution passes its self-check."""
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from seresnet_lib.checks import CheckResult
+from seresnet_lib.series import lessons
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+LESSONS = lessons(NOTEBOOKS)
+SOLUTION = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.DOTALL)
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def solutions(path):
+    markdown = [cell.source for cell in read(path).cells if cell.cell_type == "markdown"]
+    return [code for text in markdown for code in SOLUTION.findall(text)]
+
+
+def run_solution(code: str):
+    """Execute a solution; return the value of its last line, as the notebook would display it."""
+    tree = ast.parse(code)
+    last = tree.body.pop()
+    assert isinstance(last, ast.Expr), "a solution ends with its self-check call"
+    namespace = {}
+    exec(compile(tree, "<solution>", "exec"), namespace)
+    return eval(compile(ast.Expression(last.value), "<solution>", "eval"), namespace)
+
+
+def test_lessons_01_to_04_exist():
+    names = [path.name for path in LESSONS]
+    assert names[:4] == ["01_stem.ipynb", "02_bottleneck_blocks.ipynb",
+                         "03_squeeze_excitation.ipynb", "04_seresnet50.ipynb"]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_opens_with_objectives_prerequisites_and_time(path):
+    first = read(path).cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# Lesson ")
+    for heading in ("What you will learn", "Prerequisites", "Time"):
+        assert heading in first.source
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_imports_the_installed_library_without_path_tricks(path):
+    code = "\n".join(cell.source for cell in read(path).cells if cell.cell_type == "code")
+    assert "from seresnet_lib" in code
+    assert "sys.path" not in code
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_is_recorded_from_a_real_run(path):
+    code_cells = [cell for cell in read(path).cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code_cells]
+    assert counts == list(range(1, len(code_cells) + 1)), "re-record with `make record`"
+    for cell in code_cells:
+        for output in cell.outputs:
+            assert output.output_type != "error"
+            assert output.get("name") != "stderr", f"stderr output in: {cell.source[:60]}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_ends_with_at_least_two_checked_exercises(path):
+    code = [cell.source for cell in read(path).cells if cell.cell_type == "code"]
+    exercise_cells = [source for source in code if re.search(r"^check_\w+\(", source, re.MULTILINE)]
+    assert len(exercise_cells) >= 2
+    assert len(solutions(path)) >= len(exercise_cells)
+
+
+@pytest.mark.parametrize(
+    "path, index",
+    [(path, i) for path in LESSONS for i in range(len(solutions(path)))],
+    ids=lambda value: value.name if isinstance(value, Path) else f"solution{value + 1}",
+)
+def test_worked_solution_passes_its_check(path, index):
+    result = run_solution(solutions(path)[index])
+    assert isinstance(result, CheckResult)
+    assert result.passed, result.message

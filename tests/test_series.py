@@ -1,0 +1,48 @@
+"""Executing lessons with papermill: into runs/, or in place to record outputs."""
+
+import nbformat
+import pytest
+
+from seresnet_lib import series
+
+
+@pytest.fixture
+def tiny_lesson(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("import os\nprint(6 * 7, os.path.basename(os.getcwd()))")]
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    path = folder / "01_tiny.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_lessons_are_found_in_order(tmp_path):
+    for name in ["02_b.ipynb", "01_a.ipynb", "notes.ipynb", "10_c.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in series.lessons(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
+
+
+def test_run_series_writes_executed_copies_and_leaves_the_lesson_alone(tiny_lesson, tmp_path):
+    before = tiny_lesson.read_text()
+    [executed] = series.run_series(tmp_path / "runs", [tiny_lesson])
+    assert executed == tmp_path / "runs" / "01_tiny.ipynb"
+    [cell] = nbformat.read(executed, as_version=4).cells
+    assert cell.outputs[0].text == "42 notebooks\n"  # ran inside the lesson's own folder
+    assert tiny_lesson.read_text() == before
+
+
+def test_record_executes_in_place_without_run_metadata(tiny_lesson):
+    series.record([tiny_lesson])
+    notebook = nbformat.read(tiny_lesson, as_version=4)
+    assert notebook.cells[0].execution_count == 1
+    assert notebook.cells[0].outputs[0].text.startswith("42")
+    assert "papermill" not in notebook.metadata
+    assert "papermill" not in notebook.cells[0].metadata
+
+
+def test_cli_rejects_a_missing_notebook(capsys):
+    with pytest.raises(SystemExit):
+        series.main(["run", "notebooks/99_missing.ipynb"])
+    assert "no such notebook: notebooks/99_missing.ipynb" in capsys.readouterr().err
