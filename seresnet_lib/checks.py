@@ -9,6 +9,7 @@ compare outputs; when they differ, they try the usual mistakes to name the one m
 from __future__ import annotations
 
 import copy
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from .layers import Bottleneck, SqueezeExcitation, Stem
-from .measure import count_parameters, stage_shapes
+from .measure import count_parameters, evaluation_mode, stage_shapes
 from .models import ResNet, ResNetConfig
 
 
@@ -39,24 +40,32 @@ def _fail(message: str) -> CheckResult:
 def _not_a_module(obj, what: str) -> CheckResult | None:
     if obj is None:
         return _fail(f"Not done yet: replace None with your {what}.")
+    if isinstance(obj, type) and issubclass(obj, nn.Module):
+        return _fail(f"You passed the class {obj.__name__} itself; pass an instance of it: {obj.__name__}().")
     if not isinstance(obj, nn.Module):
         return _fail(f"Expected your {what} as an nn.Module, got {type(obj).__name__}.")
     return None
 
 
 def _run(module: nn.Module, x: torch.Tensor) -> torch.Tensor | CheckResult:
-    """The module's eval-mode output, or a failed check quoting the error it raised."""
-    module.eval()
+    """The module's eval-mode output, or a failed check saying what went wrong."""
     try:
-        with torch.no_grad():
-            return module(x)
+        with evaluation_mode(module), torch.no_grad():
+            out = module(x)
     except Exception as error:  # the student's code may raise anything
         return _fail(f"Your module raised {type(error).__name__}: {error}")
+    if not isinstance(out, torch.Tensor):
+        return _fail(f"forward() must return one tensor, yours returns a {type(out).__name__}.")
+    return out
 
 
-def _randomize_batchnorm(module: nn.Module) -> None:
-    """Non-trivial BN statistics, so that mistakes around BN show in the outputs."""
-    generator = torch.Generator().manual_seed(0)
+def randomize_batchnorm(module: nn.Module, seed: int = 0) -> None:
+    """Give every BN non-trivial statistics and affine terms, as a trained network has.
+
+    With its defaults (mean 0, variance 1, scale 1, shift 0) an eval-mode BN is the
+    identity, which would hide mistakes around it.
+    """
+    generator = torch.Generator().manual_seed(seed)
     for bn in module.modules():
         if isinstance(bn, nn.BatchNorm2d):
             n = bn.num_features
@@ -66,13 +75,33 @@ def _randomize_batchnorm(module: nn.Module) -> None:
             bn.bias.data.copy_(0.2 * torch.randn(n, generator=generator))
 
 
+def _with_random_batchnorm(module: nn.Module) -> nn.Module:
+    """A copy of the student's module with randomized BN (the original is left as it is)."""
+    module = copy.deepcopy(module)
+    randomize_batchnorm(module)
+    return module
+
+
 def _load_same_weights(reference: nn.Module, student: nn.Module, names: str) -> CheckResult | None:
-    try:
-        reference.load_state_dict(student.state_dict(), strict=True)
-    except RuntimeError:
-        theirs = ", ".join(dict.fromkeys(key.split(".")[0] for key in student.state_dict()))
+    """Copy the student's weights into ``reference``; a failed check if names or shapes differ."""
+    theirs, ours = student.state_dict(), reference.state_dict()
+    if set(theirs) != set(ours):
+        layers = ", ".join(dict.fromkeys(key.split(".")[0] for key in theirs))
         return _fail(f"Shapes and parameter count are right, but name the layers as in the skeleton "
-                     f"({names}) so they can be compared; yours are named: {theirs}.")
+                     f"({names}) so they can be compared; yours are named: {layers}.")
+    for key, value in ours.items():
+        if theirs[key].shape != value.shape:
+            return _fail(f"{key} has shape {tuple(theirs[key].shape)} but should have {tuple(value.shape)}"
+                         + (": write it as a 1x1 nn.Conv2d." if value.ndim == 4 and theirs[key].ndim == 2 else "."))
+    reference.load_state_dict(theirs)
+    return None
+
+
+def _conv_with_bias(module: nn.Module, skip: str = "se") -> str | None:
+    """The name of a convolution with a bias (outside ``skip``), if any: BN makes biases redundant."""
+    for name, conv in module.named_modules():
+        if isinstance(conv, nn.Conv2d) and conv.bias is not None and not name.startswith(skip):
+            return name
     return None
 
 
@@ -91,22 +120,27 @@ def _diagnose(
                  f"Compare your forward() with the diagram, step by step.")
 
 
-def _is_shape(answer, length: int) -> bool:
-    return isinstance(answer, (tuple, list)) and len(answer) == length and all(isinstance(v, int) for v in answer)
+def _as_shape(answer, length: int) -> tuple[int, ...] | CheckResult:
+    """``answer`` as a tuple of ``length`` ints, or a failed check saying what is wrong with it."""
+    if answer is None:
+        return _fail("Not done yet: replace None with (channels, height, width).")
+    if not isinstance(answer, (tuple, list)) or len(answer) != length:
+        return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
+    if not all(isinstance(v, numbers.Integral) or (isinstance(v, float) and v.is_integer()) for v in answer):
+        return _fail(f"Sizes are whole numbers; use // (floor division), not /. Got {answer!r}.")
+    return tuple(int(v) for v in answer)
 
 
 # Lesson 01: the stem
 
 def check_stem_output_size(answer, input_size: int) -> CheckResult:
     """``answer``: the (C, H, W) the ImageNet stem gives for a 3 x input_size x input_size image."""
-    if answer is None:
-        return _fail("Not done yet: replace None with (channels, height, width).")
-    if not _is_shape(answer, 3):
-        return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
+    answer = _as_shape(answer, 3)
+    if isinstance(answer, CheckResult):
+        return answer
     stem = Stem("imagenet")
     after_conv = tuple(stem.conv(torch.zeros(1, 3, input_size, input_size)).shape[1:])
     expected = tuple(stem(torch.zeros(1, 3, input_size, input_size)).shape[1:])
-    answer = tuple(answer)
     if answer == expected:
         return CheckResult(True, f"{answer} is right: {input_size} -> {after_conv[1]} (7x7 conv, stride 2, "
                                  f"padding 3) -> {expected[1]} (3x3 max-pool, stride 2, padding 1).")
@@ -122,26 +156,39 @@ def check_stem_output_size(answer, input_size: int) -> CheckResult:
 
 
 def check_cifar_stem(stem) -> CheckResult:
-    """``stem``: a module with ``conv``, ``bn`` (and a ReLU) for 32 x 32 images."""
+    """``stem``: a module with layers ``conv``, ``bn`` (and a ReLU) for 32 x 32 images."""
     if (problem := _not_a_module(stem, "CIFAR stem")) is not None:
         return problem
-    out = _run(stem, torch.randn(2, 3, 32, 32))
+    x = torch.randn(2, 3, 32, 32)
+    out = _run(stem, x)
     if isinstance(out, CheckResult):
         return out
     if tuple(out.shape[1:]) != (64, 32, 32):
         shape = " x ".join(map(str, out.shape[1:]))
         hint = "it should keep 32 x 32: a 3x3 conv with stride 1 and padding 1, and no max-pool"
         return _fail(f"Your stem turns 3 x 32 x 32 into {shape}; {hint}, with 64 filters.")
-    expected = count_parameters(Stem("cifar"))
-    got = count_parameters(stem)
-    if got == expected + 64:
-        return _fail("Your conv has a bias (64 parameters too many). The BN right after it adds its "
-                     "own shift, so use bias=False.")
+    if _conv_with_bias(stem) is not None:
+        return _fail("Your conv has a bias. The BN right after it adds its own shift, so use bias=False.")
+    reference = Stem("cifar")
+    expected, got = count_parameters(reference), count_parameters(stem)
     if got != expected:
         return _fail(f"Expected {expected:,} parameters (3*3*3*64 conv weights + 64+64 for BN), got {got:,}.")
-    if (out < 0).any():
-        return _fail("Some outputs are negative: the ReLU after BN is missing.")
-    return CheckResult(True, "Right: 3 x 32 x 32 -> 64 x 32 x 32 with 1,856 parameters, and no max-pool.")
+    student = _with_random_batchnorm(stem)
+    if (problem := _load_same_weights(reference, student, "conv, bn")) is not None:
+        return problem
+    r = reference.eval()
+    with torch.no_grad():
+        got, expected = _run(student, x), r(x)
+        conv = r.conv(x)
+    pool = nn.MaxPool2d(3, stride=1, padding=1)
+    mistakes = {
+        "The ReLU comes before BN; the order is conv, BN, ReLU.": lambda: r.bn(torch.relu(conv)),
+        "BN is defined but not applied: conv, BN, ReLU.": lambda: torch.relu(conv),
+        "The ReLU after BN is missing.": lambda: r.bn(conv),
+        "There is a max-pool; the CIFAR stem has none.": lambda: pool(torch.relu(r.bn(conv))),
+    }
+    return _diagnose(got, expected, mistakes,
+                     "Right: 3 x 32 x 32 -> 64 x 32 x 32 with 1,856 parameters, and no max-pool.")
 
 
 # Lesson 02: the bottleneck blocks
@@ -162,16 +209,22 @@ def check_bottleneck(
     x = torch.randn(2, in_channels, size, size)
     out = _run(block, x)
     if isinstance(out, CheckResult):
-        if "must match" in out.message:
-            return _fail(out.message + " -- the shortcut must match the main path's shape: when the "
-                         "channels or the size change, project x with a 1x1 conv (with the block's stride) and BN.")
-        return out
-    expected_shape = (width * 4, size // stride, size // stride)
+        if "must match" not in out.message:
+            return out
+        shortcut = getattr(block, "shortcut", None)
+        if (stride > 1 or in_channels != 4 * width) and not (shortcut is not None and count_parameters(shortcut)):
+            return _fail(out.message + " -- the shortcut must match the main path's shape: when the channels or "
+                         "the size change, project x with a 1x1 conv (with the block's stride) and BN.")
+        return _fail(out.message + " -- the main path and the shortcut give different shapes: check that the "
+                     "3x3 conv has padding=1 and that both paths use the block's stride.")
+    expected_shape = (width * 4, -(-size // stride), -(-size // stride))
     if tuple(out.shape[1:]) != expected_shape:
         got = " x ".join(map(str, out.shape[1:]))
         want = " x ".join(map(str, expected_shape))
         return _fail(f"Your block gives {got} for a {in_channels} x {size} x {size} input; expected {want} "
                      f"(the last 1x1 conv expands to 4 x {width} channels, and stride {stride} divides the size).")
+    if (name := _conv_with_bias(block)) is not None:
+        return _fail(f"Your conv {name} has a bias; every conv here is followed by BN, so use bias=False.")
 
     reference = Bottleneck(in_channels, width, stride, reduction=reduction, stride_at=stride_at)
     expected, got = count_parameters(reference), count_parameters(block)
@@ -180,8 +233,6 @@ def check_bottleneck(
         if isinstance(reference.shortcut, nn.Identity) and got == expected + projection:
             return _fail("Your Identity Block has a projection shortcut: input and output shapes match, so "
                          "the shortcut is x itself.")
-        if got == expected + width * 2 + width * 4:
-            return _fail("Your convolutions have biases; each is followed by BN, so use bias=False.")
         return _fail(f"Expected {expected:,} parameters, got {got:,}.")
     strided = [name for name in ("conv1", "conv2") if getattr(getattr(block, name, None), "stride", (1, 1)) != (1, 1)]
     if stride > 1 and stride_at == "1x1" and strided == ["conv2"]:
@@ -190,21 +241,29 @@ def check_bottleneck(
     if stride > 1 and stride_at == "3x3" and strided == ["conv1"]:
         return _fail("The stride is on your first 1x1 conv (the original design); in \"v1.5\" it sits on the 3x3 conv.")
 
-    student = copy.deepcopy(block)
-    _randomize_batchnorm(student)
+    student = _with_random_batchnorm(block)
     names = BLOCK_NAMES + (", se" if reduction else "")
     if (problem := _load_same_weights(reference, student, names)) is not None:
         return problem
-    reference.eval()
-    r = reference
+    r = reference.eval()
+    got = _run(student, x)
     with torch.no_grad():
-        got, expected = student(x), reference(x)
-        main = r.bn3(r.conv3(r.relu(r.bn2(r.conv2(r.relu(r.bn1(r.conv1(x))))))))
+        expected = r(x)
         shortcut = r.shortcut(x)
+
+    def branch(relu1=torch.relu, relu2=torch.relu):
+        return r.bn3(r.conv3(relu2(r.bn2(r.conv2(relu1(r.bn1(r.conv1(x))))))))
+
+    def skip(t):
+        return t
+
+    main = branch()
     mistakes = {
         "There is a ReLU after the last BN. The residual branch must be able to add negative values: "
         "apply ReLU only after the addition.": lambda: torch.relu(r.se(torch.relu(main)) + shortcut),
         "The ReLU after the addition is missing.": lambda: r.se(main) + shortcut,
+        "The ReLU after bn1 is missing.": lambda: torch.relu(r.se(branch(relu1=skip)) + shortcut),
+        "The ReLU after bn2 is missing.": lambda: torch.relu(r.se(branch(relu2=skip)) + shortcut),
     }
     if reduction:
         mistakes["SE is applied after the addition; it belongs on the residual branch, before it."] = (
@@ -220,6 +279,8 @@ def check_se_parameter_count(answer, channels: int, reduction: int) -> CheckResu
     """``answer``: the parameters of one SE module on ``channels`` channels with ratio ``reduction``."""
     if answer is None:
         return _fail("Not done yet: replace None with a number.")
+    if not isinstance(answer, numbers.Real):
+        return _fail(f"Give the answer as a number, got {answer!r}.")
     expected = count_parameters(SqueezeExcitation(channels, reduction))
     hidden = channels // reduction
     if answer == expected:
@@ -275,17 +336,18 @@ def check_se_module(module, channels: int, reduction: int) -> CheckResult:
 
 def check_stage4_shape(answer, input_size: int, stem: str = "imagenet") -> CheckResult:
     """``answer``: the (C, H, W) after stage4 for a 3 x input_size x input_size image and ``stem``."""
-    if answer is None:
-        return _fail("Not done yet: replace None with (channels, height, width).")
-    if not _is_shape(answer, 3):
-        return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
+    answer = _as_shape(answer, 3)
+    if isinstance(answer, CheckResult):
+        return answer
     shapes = stage_shapes(ResNet(ResNetConfig(stem=stem)), (3, input_size, input_size))
-    expected, answer = shapes["stage4"], tuple(answer)
+    expected = shapes["stage4"]
     if answer == expected:
         walk = " -> ".join(str(shapes[k][1]) for k in ("stem", "stage1", "stage2", "stage3", "stage4"))
         return CheckResult(True, f"{answer} is right: {input_size} -> {walk}.")
     if answer[0] != 2048:
         return _fail(f"stage4 ends with 4 x 512 = 2048 channels, not {answer[0]}.")
+    if answer[1] != answer[2]:
+        return _fail("A square image stays square: height and width are the same at every stage.")
     if answer[1] in (2 * expected[1], (expected[1] + 1) // 2):
         return _fail("Off by a factor of two: count the halvings again. The ImageNet stem halves twice "
                      "(conv and max-pool), the CIFAR stem not at all, and stages 2, 3 and 4 once each.")
@@ -294,13 +356,20 @@ def check_stage4_shape(answer, input_size: int, stem: str = "imagenet") -> Check
 
 
 def check_resnet101(model) -> CheckResult:
-    """``model``: ResNet-101 for 1000 classes, built with the library's ResNet."""
+    """``model``: ResNet-101 for 1000 classes, built with the library's ResNet and ResNetConfig."""
     if (problem := _not_a_module(model, "ResNet-101")) is not None:
         return problem
+    config = getattr(model, "config", None)
+    if not isinstance(config, ResNetConfig):
+        return _fail("Build it with the library: ResNet(ResNetConfig(...)).")
+    if config.reduction is not None:
+        return _fail(f"Your model has SE modules (reduction={config.reduction}); ResNet-101 here is without SE.")
+    if config.blocks == ResNetConfig().blocks:
+        return _fail("That is ResNet-50 (3, 4, 6, 3). ResNet-101 has 23 blocks in stage 3.")
+    if config.blocks != (3, 4, 23, 3):
+        return _fail(f"Your stages have {config.blocks} blocks; ResNet-101 has (3, 4, 23, 3).")
     expected = count_parameters(ResNet(ResNetConfig(blocks=(3, 4, 23, 3))))
     got = count_parameters(model)
-    if got == expected:
-        return CheckResult(True, f"Right: ResNet-101 has {got:,} parameters, with 23 blocks in stage 3.")
-    if got == count_parameters(ResNet(ResNetConfig())):
-        return _fail("That is ResNet-50 (3, 4, 6, 3). ResNet-101 has 23 blocks in stage 3.")
-    return _fail(f"Expected {expected:,} parameters for blocks (3, 4, 23, 3) and 1000 classes, got {got:,}.")
+    if got != expected:
+        return _fail(f"Expected {expected:,} parameters for 1000 classes with the default stem and widths, got {got:,}.")
+    return CheckResult(True, f"Right: ResNet-101 has {got:,} parameters, with 23 blocks in stage 3.")

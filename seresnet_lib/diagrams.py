@@ -1,8 +1,8 @@
 """Block diagrams of the network's parts, with the tensor shapes on the arrows.
 
 The shapes are not typed in: each ``draw_*`` function runs the module it is given
-on a zero input and reads the shapes off forward hooks, so a diagram always shows
-what the code computes.
+on a zero input and reads the shapes off forward hooks (``measure.output_shapes``),
+so a diagram always shows what the code computes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
-from .measure import stage_shapes
+from .measure import output_shapes, stage_shapes
 
 COLORS = {"conv": "#cfe2f3", "se": "#fce5cd", "pool": "#d9ead3", "act": "#eeeeee", "fc": "#ead1dc"}
 
@@ -33,30 +33,9 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 
 def conv_text(conv: nn.Conv2d) -> str:
-    k, s = conv.kernel_size[0], conv.stride[0]
-    return f"{k}x{k} conv, {conv.out_channels}" + (f", stride {s}" if s > 1 else "")
-
-
-def trace_shapes(module: nn.Module, input_shape: tuple[int, ...], names: list[str]) -> dict[str, tuple[int, ...]]:
-    """Output shapes (batch dimension dropped) of the named submodules for one zero input."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    submodules = dict(module.named_modules())
-    hooks = [
-        submodules[name].register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
-        for name in names
-    ]
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            shapes[""] = tuple(module(torch.zeros(1, *input_shape)).shape[1:])
-    finally:
-        module.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    return shapes
+    """E.g. "7x7 conv, 64, stride 2, pad 3": kernel, filters, and stride and padding where not 1 and 0."""
+    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    return f"{k}x{k} conv, {conv.out_channels}" + (f", stride {s}" if s > 1 else "") + (f", pad {p}" if p else "")
 
 
 def draw_flow(
@@ -116,12 +95,12 @@ def draw_flow(
 
 def draw_stem(stem: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)):
     """The stem: conv, BN + ReLU, max-pool (a ``Stem`` or any module with conv/bn/pool)."""
-    shapes = trace_shapes(stem, input_shape, ["conv", "pool"])
+    shapes = output_shapes(stem, input_shape, ["conv", "pool"])
     pool = stem.pool
     if isinstance(pool, nn.Identity):
         pool_text = "no max-pool"
     else:
-        pool_text = f"{pool.kernel_size}x{pool.kernel_size} max-pool, stride {pool.stride}, padding {pool.padding}"
+        pool_text = f"{pool.kernel_size}x{pool.kernel_size} max-pool, stride {pool.stride}, pad {pool.padding}"
     steps = [
         Step(conv_text(stem.conv), shapes["conv"]),
         Step("BN, ReLU", shapes["conv"], COLORS["act"]),
@@ -134,14 +113,14 @@ def draw_stem(stem: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)
 def draw_bottleneck(block: nn.Module, input_shape: tuple[int, int, int], title: str | None = None):
     """A bottleneck block: three convs on the main path, the shortcut on the side."""
     has_se = not isinstance(block.se, nn.Identity)
-    shapes = trace_shapes(block, input_shape, ["conv1", "conv2", "conv3"])
+    shapes = output_shapes(block, input_shape, ["conv1", "conv2", "conv3"])
     steps = [
         Step(conv_text(block.conv1) + ", BN, ReLU", shapes["conv1"]),
         Step(conv_text(block.conv2) + ", BN, ReLU", shapes["conv2"]),
         Step(conv_text(block.conv3) + ", BN", shapes["conv3"]),
     ]
     if has_se:
-        steps.append(Step(f"squeeze-excitation, r = {block.se.fc1.in_channels // block.se.fc1.out_channels}",
+        steps.append(Step(f"squeeze-excitation, r = {block.se.reduction}",
                           shapes["conv3"], COLORS["se"]))
     steps.append(Step("ReLU", shapes[""], COLORS["act"]))
     projection = not isinstance(block.shortcut, nn.Identity)
@@ -154,7 +133,7 @@ def draw_bottleneck(block: nn.Module, input_shape: tuple[int, int, int], title: 
 def draw_squeeze_excitation(se: nn.Module, input_shape: tuple[int, int, int]):
     """The SE module: squeeze, excitation, and the channel-wise scale of the input."""
     c, hidden = se.fc1.in_channels, se.fc1.out_channels
-    shapes = trace_shapes(se, input_shape, ["squeeze", "fc1", "fc2", "gate"])
+    shapes = output_shapes(se, input_shape, ["squeeze", "fc1", "fc2", "gate"])
     steps = [
         Step("squeeze: global average pool", shapes["squeeze"], COLORS["pool"]),
         Step(f"1x1 conv (FC), {c} -> {hidden}", shapes["fc1"]),
@@ -162,7 +141,7 @@ def draw_squeeze_excitation(se: nn.Module, input_shape: tuple[int, int, int]):
         Step(f"1x1 conv (FC), {hidden} -> {c}", shapes["fc2"]),
         Step("sigmoid: channel weights", shapes["gate"], COLORS["se"]),
     ]
-    return draw_flow(input_shape, steps, f"Squeeze-and-Excitation, r = {c // hidden}", merge_after=4,
+    return draw_flow(input_shape, steps, f"Squeeze-and-Excitation, r = {se.reduction}", merge_after=4,
                      merge_symbol="×", side_label="the input x", merge_shape=shapes[""])
 
 

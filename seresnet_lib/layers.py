@@ -17,12 +17,18 @@ EXPANSION = 4  # a bottleneck's output has 4x the channels of its inner width
 
 
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    """1x1 convolution without bias (a BatchNorm follows and has its own shift)."""
+    """1x1 convolution without bias (a BatchNorm follows and has its own shift).
+
+    N x in_channels x H x W -> N x out_channels x ceil(H/stride) x ceil(W/stride).
+    """
     return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    """3x3 convolution with padding 1: keeps H x W at stride 1, halves it at stride 2."""
+    """3x3 convolution with padding 1, without bias.
+
+    N x in_channels x H x W -> N x out_channels x ceil(H/stride) x ceil(W/stride).
+    """
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
@@ -40,6 +46,7 @@ class Stem(nn.Module):
     def __init__(self, kind: str = "imagenet", in_channels: int = 3):
         super().__init__()
         check_choice("stem", kind, STEMS)
+        check_positive_int("in_channels", in_channels)
         self.kind = kind
         imagenet = kind == "imagenet"
         if imagenet:
@@ -72,6 +79,7 @@ class SqueezeExcitation(nn.Module):
                 f"reduction={reduction} is larger than the {channels} channels it squeezes; "
                 f"allowed: 1 <= reduction <= {channels}"
             )
+        self.reduction = reduction
         hidden = channels // reduction
         self.squeeze = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1)
@@ -90,7 +98,7 @@ class SqueezeExcitation(nn.Module):
 class Bottleneck(nn.Module):
     """1x1 reduce -> 3x3 -> 1x1 expand (x4), plus a shortcut; optionally with SE.
 
-    N x in_channels x H x W -> N x 4*width x H/stride x W/stride.
+    N x in_channels x H x W -> N x 4*width x ceil(H/stride) x ceil(W/stride).
     The shortcut is a projection (1x1 conv + BN: the "Conv Block") when the shape
     changes, else the input itself (the "Identity Block"). ``stride_at="1x1"`` puts
     the stride on the first 1x1 conv as in the original ResNet and Caffe SE-ResNet
@@ -109,6 +117,8 @@ class Bottleneck(nn.Module):
         stride_at: str = "1x1",
     ):
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("width", width), ("stride", stride)):
+            check_positive_int(name, value)
         check_choice("stride_at", stride_at, STRIDE_PLACEMENTS)
         out_channels = width * EXPANSION
         stride_1x1, stride_3x3 = (stride, 1) if stride_at == "1x1" else (1, stride)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -12,45 +15,67 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _probe(model: nn.Module, input_size: tuple[int, int, int]) -> torch.Tensor:
-    """A zero image batch of one, on the model's device."""
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode for the block, then give each its own mode back."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes.items():
+            module.training = training
+
+
+def probe_input(model: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
+    """A zero batch of one ``input_size`` (C, H, W) tensor, on the model's device."""
+    if not (isinstance(input_size, Sequence) and all(isinstance(s, int) and s > 0 for s in input_size)):
+        raise ValueError(f"input_size must be a sequence of positive ints such as (3, 224, 224), got {input_size!r}")
     device = next(model.parameters()).device
     return torch.zeros(1, *input_size, device=device)
 
 
-def count_multiply_adds(model: nn.Module, input_size: tuple[int, int, int] = (3, 224, 224)) -> int:
+def count_multiply_adds(model: nn.Module, input_size: Sequence[int] = (3, 224, 224)) -> int:
     """Multiply-adds of one forward pass on one image of ``input_size`` (C, H, W).
 
     Counts convolutions and matrix products, as papers do when they quote "FLOPs"
     for ResNets; torch's counter reports 2 FLOPs per multiply-add.
     """
-    was_training = model.training
-    model.eval()
+    x = probe_input(model, input_size)
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(_probe(model, input_size))
-    model.train(was_training)
+    with evaluation_mode(model), torch.no_grad(), counter:
+        model(x)
     return counter.get_total_flops() // 2
 
 
-def stage_shapes(model: nn.Module, input_size: tuple[int, int, int] = (3, 224, 224)) -> dict[str, tuple[int, ...]]:
+def output_shapes(model: nn.Module, input_size: Sequence[int], names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Output shapes (batch dimension dropped) of the named submodules, and of the model under "".
+
+    The model runs once, in eval mode, on a zero input of ``input_size`` (C, H, W).
+    """
+    x = probe_input(model, input_size)
+    shapes: dict[str, tuple[int, ...]] = {}
+    modules = dict(model.named_modules())
+
+    def record(name):
+        return lambda _module, _inputs, output: shapes.__setitem__(name, tuple(output.shape[1:]))
+
+    hooks = [modules[name].register_forward_hook(record(name)) for name in names]
+    try:
+        with evaluation_mode(model), torch.no_grad():
+            shapes[""] = tuple(model(x).shape[1:])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes
+
+
+def stage_shapes(model: nn.Module, input_size: Sequence[int] = (3, 224, 224)) -> dict[str, tuple[int, ...]]:
     """The output shape (without the batch dimension) of each top-level part.
 
     >>> stage_shapes(seresnet50())["stage4"]
     (2048, 7, 7)
     """
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        child.register_forward_hook(lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
-        for name, child in model.named_children()
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(_probe(model, input_size))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    return shapes
+    names = [name for name, _ in model.named_children()]
+    shapes = output_shapes(model, input_size, names)
+    return {name: shapes[name] for name in names}

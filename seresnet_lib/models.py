@@ -39,10 +39,11 @@ class ResNetConfig:
     def __post_init__(self):
         for name in ("blocks", "widths"):
             values = getattr(self, name)
-            if len(values) != 4:
-                raise ValueError(f"{name} must give 4 stages, got {len(values)}: {values!r}")
-            for value in values:
-                check_positive_int(name, value)
+            if not isinstance(values, (tuple, list)) or len(values) != 4:
+                raise ValueError(f"{name} must give 4 stages, e.g. (3, 4, 6, 3), got {values!r}")
+            for i, value in enumerate(values):
+                check_positive_int(f"{name}[{i}]", value)
+            object.__setattr__(self, name, tuple(values))  # lists (from YAML, say) become tuples
         check_positive_int("num_classes", self.num_classes)
         check_choice("stem", self.stem, STEMS)
         check_choice("stride_at", self.stride_at, STRIDE_PLACEMENTS)
@@ -61,6 +62,7 @@ def make_stage(in_channels: int, width: int, blocks: int, stride: int, **block_o
 
     N x in_channels x H x W -> N x 4*width x H/stride x W/stride.
     """
+    check_positive_int("blocks", blocks)
     out_channels = width * EXPANSION
     layers = [Bottleneck(in_channels, width, stride, **block_options)]
     layers += [Bottleneck(out_channels, width, 1, **block_options) for _ in range(blocks - 1)]
@@ -109,6 +111,8 @@ class ResNet(nn.Module):
 
 def check_image_batch(x: torch.Tensor) -> None:
     """Raise ValueError unless ``x`` is a batch of RGB images, N x 3 x H x W."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a torch.Tensor of shape N x 3 x H x W, got {type(x).__name__}")
     if x.ndim == 4 and x.shape[1] == 3:
         return
     shape = " x ".join(str(s) for s in x.shape)

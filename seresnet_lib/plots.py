@@ -11,7 +11,7 @@ import torch
 def show_image(image: torch.Tensor, title: str = ""):
     """Show one 3 x H x W image with values in [0, 1]."""
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+    ax.imshow(image.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy())
     h, w = image.shape[1:]
     ax.set_title(f"{title} ({h} x {w})" if title else f"{h} x {w}", fontsize=14)
     ax.axis("off")
@@ -22,11 +22,12 @@ def show_feature_maps(maps: torch.Tensor, title: str, columns: int = 8):
     """Show each channel of a C x H x W feature map as its own small image."""
     channels = maps.shape[0]
     rows = math.ceil(channels / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.25 * columns, 1.25 * rows + 0.8))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.25 * columns, 1.25 * rows + 0.8), squeeze=False)
+    maps = maps.detach().cpu()
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < channels:
-            ax.imshow(maps[i].detach().numpy(), cmap="viridis", interpolation="nearest")
+            ax.imshow(maps[i].numpy(), cmap="viridis", interpolation="nearest")
             ax.set_title(str(i), fontsize=9)
     fig.suptitle(f"{title}\n{channels} channels of {maps.shape[1]} x {maps.shape[2]}", fontsize=14)
     fig.tight_layout()
@@ -36,7 +37,7 @@ def show_feature_maps(maps: torch.Tensor, title: str, columns: int = 8):
 def show_channel_weights(weights: torch.Tensor, title: str):
     """Bar chart of SE channel weights (C values in (0, 1))."""
     fig, ax = plt.subplots(figsize=(10, 3.5))
-    ax.bar(range(len(weights)), weights.numpy(), width=1.0, color="#e69138")
+    ax.bar(range(len(weights)), weights.detach().cpu().numpy(), width=1.0, color="#e69138")
     ax.set_ylim(0, 1)
     ax.set_xlim(-0.5, len(weights) - 0.5)
     ax.set_xlabel("channel", fontsize=12)
@@ -46,12 +47,13 @@ def show_channel_weights(weights: torch.Tensor, title: str):
     return fig
 
 
-def plot_reduction_tradeoff(ratios, ours, paper, baseline):
-    """SE-ResNet-50 parameters for each reduction ratio r: ours, the paper's, and plain ResNet-50."""
+def plot_reduction_tradeoff(ratios, counts, paper_millions, baseline_count):
+    """SE-ResNet-50 parameters for each reduction ratio r: our ``counts``, the paper's figures
+    (in millions), and plain ResNet-50's ``baseline_count``."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(ratios, [n / 1e6 for n in ours], "o-", label="counted here", lw=2, markersize=8)
-    ax.plot(ratios, paper, "s--", label="SENet paper", lw=1.5, markersize=7)
-    ax.axhline(baseline / 1e6, color="grey", ls=":", label="ResNet-50 (no SE)")
+    ax.plot(ratios, [n / 1e6 for n in counts], "o-", label="counted here", lw=2, markersize=8)
+    ax.plot(ratios, paper_millions, "s--", label="SENet paper", lw=1.5, markersize=7)
+    ax.axhline(baseline_count / 1e6, color="grey", ls=":", label="ResNet-50 (no SE)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(ratios, [str(r) for r in ratios])
     ax.set_xlabel("reduction ratio r", fontsize=12)

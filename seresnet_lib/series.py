@@ -7,17 +7,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import nbformat
 import papermill
 
-NOTEBOOKS = Path("notebooks")
+from .paths import display, resolve
+
+NOTEBOOKS = resolve("notebooks")
 
 
 def lessons(directory: Path = NOTEBOOKS) -> list[Path]:
     """The numbered lesson notebooks, in order: 01_*.ipynb, 02_*.ipynb, ..."""
-    return sorted(Path(directory).glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(Path(directory).glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise FileNotFoundError(f"no lesson notebooks (NN_*.ipynb) in {directory}")
+    return found
 
 
 def execute(source: Path, target: Path, parameters: dict | None = None) -> Path:
@@ -45,16 +51,25 @@ def run_series(out_dir: Path = Path("runs"), notebooks: list[Path] | None = None
     done = []
     for notebook in notebooks or lessons():
         done.append(execute(notebook, Path(out_dir) / Path(notebook).name))
-        print(f"executed {notebook} -> {done[-1]}", flush=True)
+        print(f"executed {display(notebook)} -> {display(done[-1])}", flush=True)
     return done
 
 
 def record(notebooks: list[Path] | None = None) -> None:
-    """Re-execute each lesson in place: its saved outputs become those of this run."""
+    """Re-execute each lesson in place: its saved outputs become those of this run.
+
+    The run goes to a temporary copy first; a lesson that fails is left as it was.
+    """
     for notebook in notebooks or lessons():
-        execute(notebook, notebook)
-        strip_run_metadata(notebook)
-        print(f"recorded {notebook}", flush=True)
+        notebook = Path(notebook)
+        executed = notebook.with_name(f".{notebook.stem}.recording.ipynb")
+        try:
+            execute(notebook, executed)
+            strip_run_metadata(executed)
+            os.replace(executed, notebook)
+        finally:
+            executed.unlink(missing_ok=True)
+        print(f"recorded {display(notebook)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,7 +19,7 @@ class HandBlock(nn.Module):
         bias = mistake == "bias"
         self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=bias)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride=s3, padding=1, bias=bias)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=s3, padding=0 if mistake == "no_padding" else 1, bias=bias)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out, 1, bias=bias)
         self.bn3 = nn.BatchNorm2d(out)
@@ -33,8 +33,10 @@ class HandBlock(nn.Module):
         self.mistake = mistake
 
     def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.bn1(self.conv1(x))
+        out = out if self.mistake == "no_relu1" else torch.relu(out)
+        out = self.bn2(self.conv2(out))
+        out = out if self.mistake == "no_relu2" else torch.relu(out)
         out = self.bn3(self.conv3(out))
         if self.mistake == "relu_after_bn3":
             out = torch.relu(out)
@@ -71,7 +73,10 @@ def test_result_reads_as_a_tick_or_a_cross():
 
 
 @pytest.mark.parametrize("check", [checks.check_cifar_stem, lambda m: checks.check_bottleneck(m, 256, 64),
-                                   lambda m: checks.check_se_module(m, 64, 4), checks.check_resnet101])
+                                   lambda m: checks.check_se_module(m, 64, 4), checks.check_resnet101,
+                                   lambda a: checks.check_stem_output_size(a, 224),
+                                   lambda a: checks.check_se_parameter_count(a, 256, 16),
+                                   lambda a: checks.check_stage4_shape(a, 224)])
 def test_unfinished_exercise_says_so(check):
     result = check(None)
     assert not result and "replace None" in result.message
@@ -93,6 +98,16 @@ def test_unfinished_exercise_says_so(check):
 def test_stem_output_size(answer, passed, message):
     result = checks.check_stem_output_size(answer, 224)
     assert bool(result) is passed and message in result.message
+
+
+@pytest.mark.parametrize("answer", [(64, 56.0, 56.0), (64, 56, 56)])
+def test_whole_floats_count_as_sizes(answer):
+    assert checks.check_stem_output_size(answer, 224)
+
+
+def test_fractional_sizes_are_refused():
+    result = checks.check_stem_output_size((64, 55.5, 55.5), 224)
+    assert not result and "whole numbers" in result.message
 
 
 def test_stem_output_size_for_another_input():
@@ -119,6 +134,11 @@ def cifar_stem(kernel=3, stride=1, bias=False, pool=False, relu=True):
         (Stem("imagenet"), False, "turns 3 x 32 x 32 into 64 x 8 x 8"),
         (cifar_stem(bias=True), False, "bias=False"),
         (cifar_stem(relu=False), False, "ReLU after BN is missing"),
+        (nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 64, 3, 1, 1, bias=False), relu=nn.ReLU(),
+                                   bn=nn.BatchNorm2d(64))), False, "ReLU comes before BN"),
+        (nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 64, 3, 1, 1, bias=False), bn=nn.BatchNorm2d(64),
+                                   relu=nn.ReLU(), pool=nn.MaxPool2d(3, 1, 1))), False, "There is a max-pool"),
+        (Stem, False, "pass an instance of it: Stem()"),
     ],
 )
 def test_cifar_stem(stem, passed, message):
@@ -147,6 +167,9 @@ def test_right_blocks_pass(in_channels, width, stride):
         ("no_projection", (256, 128, 2), "project x with a 1x1 conv"),
         ("extra_projection", (256, 64, 1), "has a projection shortcut"),
         ("bias", (256, 64, 1), "bias=False"),
+        ("no_relu1", (256, 64, 1), "ReLU after bn1 is missing"),
+        ("no_relu2", (256, 128, 2), "ReLU after bn2 is missing"),
+        ("no_padding", (256, 64, 1), "check that the 3x3 conv has padding=1"),
     ],
 )
 def test_block_mistakes_are_named(mistake, args, message):
@@ -182,6 +205,27 @@ def test_block_with_other_layer_names_is_asked_to_rename():
     result = checks.check_bottleneck(Renamed(), 256, 64)
     assert not result and "name the layers as in the skeleton (conv1, bn1," in result.message
     assert result.message.endswith("yours are named: body.")
+
+
+@pytest.mark.parametrize("stride_at", ["1x1", "3x3"])
+def test_se_conv_blocks_pass(stride_at):
+    block = HandBlock(256, 128, stride=2, se=16, mistake="stride_on_3x3" if stride_at == "3x3" else None)
+    assert checks.check_bottleneck(block, 256, 128, stride=2, reduction=16, stride_at=stride_at)
+
+
+def test_check_leaves_the_students_module_in_its_mode():
+    block = HandBlock(256, 64).train()
+    checks.check_bottleneck(block, 256, 64)
+    assert block.training and block.bn1.training
+
+
+def test_module_returning_a_tuple_is_told_so():
+    class TwoOutputs(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    result = checks.check_bottleneck(TwoOutputs(), 256, 64)
+    assert not result and "must return one tensor, yours returns a tuple" in result.message
 
 
 def test_se_block_after_addition_is_named():
@@ -223,6 +267,21 @@ def test_se_module_mistakes_are_named(mistake, message):
     assert not result and message in result.message, result.message
 
 
+def test_se_written_with_linear_layers_is_asked_for_1x1_convs():
+    class LinearSE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(64, 16), nn.Linear(16, 64)
+
+        def forward(self, x):
+            weights = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
+            return x * weights[:, :, None, None]
+
+    result = checks.check_se_module(LinearSE(), 64, 4)
+    assert not result and "fc1.weight has shape (16, 64) but should have (16, 64, 1, 1)" in result.message
+    assert "1x1 nn.Conv2d" in result.message
+
+
 def test_right_se_modules_pass():
     assert checks.check_se_module(HandSE(64, 4), 64, 4)
     assert checks.check_se_module(SqueezeExcitation(64, 4), 64, 4)
@@ -241,7 +300,9 @@ def test_right_se_modules_pass():
         ((2048, 2, 2), 32, "imagenet", False, "factor of two"),
         ((512, 7, 7), 224, "imagenet", False, "2048 channels"),
         ((2048, 3, 3), 96, "imagenet", True, "is right"),
-        ((2048, 5, 5), 96, "imagenet", False, "Not quite"),
+        ((2048, 4, 4), 100, "imagenet", True, "100 -> 25 -> 25 -> 13 -> 7 -> 4"),
+        ((2048, 3, 3), 100, "imagenet", False, "Not quite"),
+        ((2048, 1, 5), 32, "imagenet", False, "A square image stays square"),
     ],
 )
 def test_stage4_shape(answer, input_size, stem, passed, message):
@@ -257,5 +318,18 @@ def test_resnet101():
     # The count the check expects is torchvision's ResNet-101's.
     assert "44,549,160" in checks.check_resnet101(right).message
     assert sum(p.numel() for p in torchvision.models.resnet101().parameters()) == 44_549_160
-    result = checks.check_resnet101(ResNet(ResNetConfig()))
-    assert not result and "That is ResNet-50" in result.message
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (lambda: ResNet(ResNetConfig()), "That is ResNet-50"),
+        (lambda: ResNet(ResNetConfig(blocks=(3, 4, 23, 3), reduction=16)), "has SE modules"),
+        (lambda: ResNet(ResNetConfig(blocks=(3, 8, 36, 3))), "(3, 8, 36, 3) blocks"),
+        (lambda: __import__("torchvision").models.resnet101(), "Build it with the library"),
+    ],
+    ids=["resnet50", "se", "resnet152", "torchvision"],
+)
+def test_resnet101_mistakes(model, message):
+    result = checks.check_resnet101(model())
+    assert not result and message in result.message

@@ -12,6 +12,7 @@ from seresnet_lib import (
     Stem,
     count_multiply_adds,
     count_parameters,
+    make_stage,
     resnet50,
     seresnet50,
     stage_shapes,
@@ -158,6 +159,15 @@ def test_se_weights_are_per_channel_and_in_unit_interval():
         (lambda: seresnet50(stem="tiny"), "stem='tiny' is not allowed; choose one of 'imagenet', 'cifar'"),
         (lambda: resnet50(stride_at="2x2"), "stride_at='2x2' is not allowed; choose one of '1x1', '3x3'"),
         (lambda: ResNetConfig(blocks=(3, 4, 6)), "blocks must give 4 stages"),
+        (lambda: ResNetConfig(blocks=3), "blocks must give 4 stages, e.g. (3, 4, 6, 3), got 3"),
+        (lambda: ResNetConfig(blocks=(3, 4, 0, 3)), "blocks[2] must be a positive integer (>= 1), got 0"),
+        (lambda: ResNetConfig(widths=(64, 128, 256, 51.2)), "widths[3] must be a positive integer, got 51.2"),
+        (lambda: Bottleneck(256, 64, stride=0), "stride must be a positive integer (>= 1), got 0"),
+        (lambda: Bottleneck(256, 0), "width must be a positive integer (>= 1), got 0"),
+        (lambda: Stem(in_channels=0), "in_channels must be a positive integer (>= 1), got 0"),
+        (lambda: make_stage(64, 64, blocks=0, stride=1), "blocks must be a positive integer (>= 1), got 0"),
+        (lambda: stage_shapes(resnet50(), 224), "input_size must be a sequence of positive ints"),
+        (lambda: count_multiply_adds(resnet50(), (3, 0, 224)), "input_size must be a sequence of positive ints"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(make, message):
@@ -176,6 +186,26 @@ def test_bad_input_shape_gets_a_message_not_a_conv_error(shape, hint):
         model(torch.randn(*shape))
     assert hint in str(error.value)
     assert " x ".join(map(str, shape)) in str(error.value)
+
+
+def test_a_non_tensor_input_gets_a_message():
+    with pytest.raises(ValueError, match="expected a torch.Tensor of shape N x 3 x H x W, got ndarray"):
+        resnet50(10)(torch.randn(1, 3, 32, 32).numpy())
+
+
+def test_config_turns_lists_into_tuples():
+    config = ResNetConfig(blocks=[3, 4, 6, 3], widths=[64, 128, 256, 512])
+    assert config.blocks == (3, 4, 6, 3) and config.widths == (64, 128, 256, 512)
+    hash(config)
+
+
+def test_measuring_gives_every_module_its_own_mode_back():
+    model = seresnet50(10, stem="cifar").train()
+    model.stem.bn.eval()  # a frozen BN, as in fine-tuning
+    stage_shapes(model, (3, 32, 32))
+    count_multiply_adds(model, (3, 32, 32))
+    assert model.training and model.stage1[0].bn1.training
+    assert not model.stem.bn.training
 
 
 def test_train_mode_updates_batchnorm_and_backpropagates():

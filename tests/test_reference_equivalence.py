@@ -9,20 +9,9 @@ import torchvision
 from torch import nn
 
 from seresnet_lib import SqueezeExcitation, resnet50, seresnet50
+from seresnet_lib.checks import randomize_batchnorm
 
 ATOL = 1e-4
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:
-    """Give every BN non-trivial statistics and affine terms, so that a wrong mapping shows."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
-            module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
-            module.weight.data.copy_(0.5 + torch.rand(n, generator=generator))
-            module.bias.data.copy_(0.1 * torch.randn(n, generator=generator))
 
 
 def translate(state_dict: dict, rules: list[tuple[str, str]]) -> dict:
@@ -82,8 +71,23 @@ def test_caffe_max_pool_alignment_matters():
     torch.manual_seed(1)
     ours = seresnet50(1000)
     reference = timm.create_model("legacy_seresnet50", pretrained=False, num_classes=1000)
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="not close"):
         assert_same_logits(ours, reference, TO_TIMM_SENET)
+
+
+TO_TIMM_RESNET = [
+    (r"^stem\.conv\.", "conv1."),
+    (r"^stem\.bn\.", "bn1."),
+    (r"^stage(\d)\.", r"layer\1."),
+    (r"\.shortcut\.", ".downsample."),
+]
+
+
+def test_seresnet50_v1_5_matches_timm_seresnet50():
+    """timm's own seresnet50 puts the stride on the 3x3 and SE (with bias) before the addition."""
+    torch.manual_seed(4)
+    ours = seresnet50(1000, stride_at="3x3")
+    assert_same_logits(ours, timm.create_model("seresnet50", pretrained=False), TO_TIMM_RESNET)
 
 
 def test_resnet50_v1_5_matches_torchvision():
@@ -96,7 +100,7 @@ def test_stride_placement_changes_the_function():
     """The v1 model loaded into torchvision's v1.5 layout computes something else."""
     torch.manual_seed(2)
     ours = resnet50(1000, stride_at="1x1")
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="not close"):
         assert_same_logits(ours, torchvision.models.resnet50(weights=None), TO_TORCHVISION)
 
 

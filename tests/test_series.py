@@ -19,7 +19,7 @@ def tiny_lesson(tmp_path):
 
 
 def test_lessons_are_found_in_order(tmp_path):
-    for name in ["02_b.ipynb", "01_a.ipynb", "notes.ipynb", "10_c.ipynb"]:
+    for name in ["02_b.ipynb", "01_a.ipynb", "notes.ipynb", "10_c.ipynb", ".01_a.recording.ipynb"]:
         (tmp_path / name).write_text("{}")
     assert [p.name for p in series.lessons(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
 
@@ -40,6 +40,22 @@ def test_record_executes_in_place_without_run_metadata(tiny_lesson):
     assert notebook.cells[0].outputs[0].text.startswith("42")
     assert "papermill" not in notebook.metadata
     assert "papermill" not in notebook.cells[0].metadata
+
+
+def test_a_failing_lesson_is_not_overwritten(tiny_lesson):
+    notebook = nbformat.read(tiny_lesson, as_version=4)
+    notebook.cells[0].source = "raise RuntimeError('broken lesson')"
+    nbformat.write(notebook, tiny_lesson)
+    before = tiny_lesson.read_text()
+    with pytest.raises(Exception, match="broken lesson"):
+        series.record([tiny_lesson])
+    assert tiny_lesson.read_text() == before
+    assert list(tiny_lesson.parent.iterdir()) == [tiny_lesson]
+
+
+def test_no_lessons_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no lesson notebooks"):
+        series.lessons(tmp_path)
 
 
 def test_cli_rejects_a_missing_notebook(capsys):
