@@ -4,7 +4,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run record test lab clean
+.PHONY: install run record test lab benchmark clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ record: $(STAMP)
 
 test: $(STAMP)
 	$(PYTHON) -m pytest
+
+# Batch loader vs torch DataLoader with per-image transforms, side by side.
+benchmark: $(STAMP)
+	$(PYTHON) -m seresnet_lib.benchmark
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

@@ -9,6 +9,7 @@ compare outputs; when they differ, they try the usual mistakes to name the one m
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -373,3 +374,38 @@ def check_resnet101(model) -> CheckResult:
     if got != expected:
         return _fail(f"Expected {expected:,} parameters for 1000 classes with the default stem and widths, got {got:,}.")
     return CheckResult(True, f"Right: ResNet-101 has {got:,} parameters, with 23 blocks in stage 3.")
+
+
+# Lesson 05: training
+
+def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
+    """``answer``: optimizer steps in one epoch over ``images`` images in batches of ``batch_size``."""
+    if answer is None:
+        return _fail("Not done yet: replace None with a number.")
+    full, rest = divmod(images, batch_size)
+    expected = full + (rest > 0)
+    if answer == expected:
+        last = f"; the last batch has {rest} images" if rest else ""
+        return CheckResult(True, f"{answer} is right: {full} full batches of {batch_size}{last}.")
+    if rest and answer == full:
+        return _fail(f"The {rest} images left after {full} full batches make one more, smaller batch.")
+    if answer == images / batch_size:
+        return _fail("Steps are whole: count the full batches and the smaller last one.")
+    return _fail(f"Not quite: how many batches of {batch_size} does it take to show all {images:,} images once?")
+
+
+def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gamma: float = 0.1) -> CheckResult:
+    """``answer``: the learning rate in ``epoch`` (counted from 1) under StepLR(step, gamma) from ``lr``."""
+    if answer is None:
+        return _fail("Not done yet: replace None with a number.")
+    if not isinstance(answer, numbers.Real):
+        return _fail(f"Give the answer as a number, got {answer!r}.")
+    decays = (epoch - 1) // step
+    expected = lr * gamma**decays
+    if math.isclose(answer, expected, rel_tol=1e-6):
+        return CheckResult(True, f"{answer:g} is right: epoch {epoch} comes after {decays} decay(s) by {gamma:g}.")
+    for wrong in (decays - 1, decays + 1):
+        if wrong >= 0 and math.isclose(answer, lr * gamma**wrong, rel_tol=1e-6):
+            return _fail(f"Off by one decay. Epochs 1-{step} use {lr:g}; the rate is multiplied by {gamma:g} "
+                         f"after every {step} epochs.")
+    return _fail(f"Not quite: the rate starts at {lr:g} and is multiplied by {gamma:g} after every {step} epochs.")

@@ -63,3 +63,72 @@ def plot_reduction_tradeoff(ratios, counts, paper_millions, baseline_count):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def show_image_grid(images: torch.Tensor, titles: list[str], title: str, columns: int = 8):
+    """Small images (N x 3 x H x W, uint8 or floats in [0, 1]) in a grid, each with a caption."""
+    rows = math.ceil(len(images) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows + 0.6), squeeze=False)
+    images = images.detach().cpu()
+    if images.dtype == torch.uint8:
+        images = images.float() / 255
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+            ax.set_title(titles[i], fontsize=10)
+    fig.suptitle(title, fontsize=14)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(epochs: list[dict], title: str):
+    """Accuracy and loss per epoch, train and test, from ``History.epochs``."""
+    x = [row["epoch"] for row in epochs]
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for split, style in (("train", "o-"), ("test", "s-")):
+        acc.plot(x, [100 * row[f"{split}_acc"] for row in epochs], style, label=split, lw=2)
+        loss.plot(x, [row[f"{split}_loss"] for row in epochs], style, label=split, lw=2)
+    acc.set_ylabel("accuracy (%)", fontsize=12)
+    loss.set_ylabel("cross-entropy loss", fontsize=12)
+    loss.set_yscale("log")
+    for ax, name in ((acc, "Accuracy"), (loss, "Loss")):
+        ax.set_xlabel("epoch", fontsize=12)
+        ax.set_xticks(x)
+        ax.set_title(name, fontsize=13)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=11)
+    fig.suptitle(title, fontsize=14)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(matrix: torch.Tensor, classes: tuple[str, ...], title: str):
+    """Counts of (true class, predicted class); the diagonal holds the right answers."""
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    image = ax.imshow(matrix.numpy(), cmap="Blues")
+    n = len(classes)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    threshold = matrix.max().item() / 2
+    for true in range(n):
+        for predicted in range(n):
+            count = matrix[true, predicted].item()
+            ax.text(predicted, true, str(count), ha="center", va="center", fontsize=9,
+                    color="white" if count > threshold else "black")
+    ax.set_xlabel("predicted class", fontsize=12)
+    ax.set_ylabel("true class", fontsize=12)
+    ax.set_title(title, fontsize=14)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def show_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: torch.Tensor,
+                     classes: tuple[str, ...], title: str, columns: int = 8):
+    """Images with the predicted class, its probability and (if wrong) the true class."""
+    confidence, predicted = probabilities.max(1)
+    titles = []
+    for p, c, t in zip(predicted.tolist(), confidence.tolist(), labels.tolist()):
+        titles.append(f"{classes[p]} {c:.0%}" if p == t else f"{classes[p]} {c:.0%}\n(is {classes[t]})")
+    return show_image_grid(images, titles, title, columns)

@@ -19,3 +19,32 @@ def check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer (>= 1), got {value}")
+
+
+def check_int(name: str, value: Any, minimum: int) -> None:
+    """Raise ValueError unless ``value`` is an int >= ``minimum`` (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_number(name: str, value: Any, allowed: str, test) -> None:
+    """Raise ValueError unless ``value`` is a real number for which ``test(value)`` holds.
+
+    ``allowed`` describes the range in the message, e.g. "> 0" or "in [0, 1)".
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number {allowed}, got {value!r} ({type(value).__name__})")
+    if not test(value):
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
+def check_str(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r} ({type(value).__name__})")

@@ -1,0 +1,98 @@
+"""One validated object that holds every knob of a training run.
+
+The training lesson's papermill ``parameters`` cell feeds it; everything after reads it.
+Bad values fail here, before any data is loaded or model built, with a message that
+names the parameter and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from .data import DATASETS
+from .layers import STEMS
+from .validate import check_bool, check_choice, check_int, check_number, check_str
+
+MODELS = ("seresnet50", "resnet50")
+SCHEDULES = ("step", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults are the original article's recipe except for the dataset (offline) and sizes."""
+
+    dataset: str = "synthetic"
+    model: str = "seresnet50"
+    stem: str = "imagenet"
+    reduction: int = 16
+    epochs: int = 12
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    schedule: str = "step"
+    lr_step: int = 5
+    lr_gamma: float = 0.1
+    augment: bool = False
+    normalize: bool = False
+    train_size: int | None = None
+    test_size: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    out_dir: str = "runs/05_train_cifar10"
+    resume: bool = False
+    data_dir: str = "data"
+    download: bool = True
+
+    def __post_init__(self):
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("model", self.model, MODELS)
+        check_choice("stem", self.stem, STEMS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("device", self.device, DEVICES)
+        check_int("reduction", self.reduction, 1)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("lr_step", self.lr_step, 1)
+        check_int("seed", self.seed, 0)
+        check_number("lr", self.lr, "> 0", lambda v: v > 0 and math.isfinite(v))
+        check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
+        check_number("weight_decay", self.weight_decay, ">= 0", lambda v: 0 <= v < math.inf)
+        check_number("lr_gamma", self.lr_gamma, "in (0, 1]", lambda v: 0 < v <= 1)
+        for name in ("nesterov", "augment", "normalize", "resume", "download"):
+            check_bool(name, getattr(self, name))
+        for name in ("out_dir", "data_dir"):
+            check_str(name, getattr(self, name))
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0; set momentum (e.g. 0.9) or nesterov=False")
+        if self.train_size is not None:
+            check_int("train_size", self.train_size, 1)
+            if self.train_size < self.batch_size:
+                raise ValueError(f"train_size={self.train_size} is smaller than batch_size={self.batch_size}; "
+                                 f"allowed: train_size >= batch_size, or None for the whole training set")
+        if self.test_size is not None:
+            check_int("test_size", self.test_size, 1)
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' but no CUDA GPU is available here; use device='auto' or 'cpu'")
+
+    @property
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One ``name = value`` line per parameter."""
+        return "\n".join(f"{name:>13} = {value!r}" for name, value in self.as_dict().items())
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

@@ -1,0 +1,44 @@
+"""Evaluation: loss and accuracy, predictions with probabilities, per-class views."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` (in eval mode) over every batch of ``loader``."""
+    model.eval()
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for images, labels in loader:
+        logits = model(images)
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
+        correct += (logits.argmax(1) == labels).sum()
+        seen += len(labels)
+    return loss_sum.item() / seen, correct.item() / seen
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities (N x classes) and true labels (N) for every image of ``loader``, on the CPU."""
+    model.eval()
+    probabilities, labels = [], []
+    for images, batch_labels in loader:
+        probabilities.append(model(images).softmax(1).cpu())
+        labels.append(batch_labels.cpu())
+    return torch.cat(probabilities), torch.cat(labels)
+
+
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``matrix[true, predicted]`` counts, num_classes x num_classes."""
+    return torch.bincount(labels * num_classes + predicted, minlength=num_classes**2).view(num_classes, num_classes)
+
+
+def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The fraction of each class's images predicted right (NaN for a class with no images)."""
+    matrix = confusion_matrix(predicted, labels, num_classes).double()
+    return (matrix.diag() / matrix.sum(1)).float()

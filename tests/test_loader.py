@@ -1,0 +1,91 @@
+"""The batch loader: every image once per epoch, labels stay with their images, correct crops and flips."""
+
+import pytest
+import torch
+
+from seresnet_lib.data import ImageSplit, synthetic_cifar
+from seresnet_lib.loader import BatchLoader, crop_padded
+
+
+def numbered_split(n):
+    """Image i is filled with the value i + 1 (so a padded crop shows 0s and i + 1s only); its label is i."""
+    images = (torch.arange(n, dtype=torch.uint8) + 1).view(n, 1, 1, 1).expand(n, 3, 32, 32).contiguous()
+    return ImageSplit(images, torch.arange(n), tuple(str(i) for i in range(n)))
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_every_image_once_per_epoch_with_its_label(augment):
+    loader = BatchLoader(numbered_split(200), batch_size=32, shuffle=True, augment=augment, seed=0)
+    for _ in range(2):
+        seen = []
+        for images, labels in loader:
+            assert images.shape[1:] == (3, 32, 32) and images.dtype == torch.float32
+            assert 0 <= images.min() and images.max() <= 1
+            values = (images.amax((1, 2, 3)) * 255).round().long()
+            assert torch.equal(values, labels + 1)  # the label came with its own image
+            seen.append(labels)
+        assert sorted(torch.cat(seen).tolist()) == list(range(200))
+
+
+def test_order_changes_every_epoch_and_follows_the_seed():
+    def two_epochs(seed):
+        loader = BatchLoader(numbered_split(100), batch_size=100, shuffle=True, seed=seed)
+        return [labels for _ in range(2) for _, labels in loader]
+
+    first, second = two_epochs(0)
+    assert not torch.equal(first, second)
+    assert all(torch.equal(a, b) for a, b in zip(two_epochs(0), [first, second]))
+    assert not torch.equal(two_epochs(1)[0], first)
+
+
+def test_without_shuffle_the_order_is_kept():
+    labels = torch.cat([batch for _, batch in BatchLoader(numbered_split(50), batch_size=16)])
+    assert labels.tolist() == list(range(50))
+
+
+def test_a_last_batch_of_one_joins_the_previous_batch():
+    loader = BatchLoader(numbered_split(65), batch_size=32)
+    assert len(loader) == 2
+    assert [len(labels) for _, labels in loader] == [32, 33]
+    assert len(BatchLoader(numbered_split(66), batch_size=32)) == 3
+
+
+def test_crop_offsets_shift_the_image_inside_its_padding():
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    crops = crop_padded(padded, torch.tensor([[4, 4], [0, 0], [8, 2]]))
+    assert crops.shape == (3, 3, 32, 32)
+    assert torch.equal(crops[0], images[0])  # offset (4, 4) is the original
+    assert torch.equal(crops[1], padded[1, :, 0:32, 0:32])
+    assert torch.equal(crops[2], padded[2, :, 8:40, 2:34])
+    assert (crops[1, :, :4, :] == 0).all() and (crops[1, :, :, :4] == 0).all()
+
+
+def test_flip_mirrors_left_to_right_and_the_centre_crop_is_the_image():
+    split = synthetic_cifar(2, seed=0)
+    loader = BatchLoader(split, batch_size=2, augment=True)
+    out = loader.prepare(torch.arange(2), torch.full((2, 2), 4), torch.tensor([True, False]))
+    expected = split.images.float() / 255
+    torch.testing.assert_close(out[0], expected[0].flip(2))
+    torch.testing.assert_close(out[1], expected[1])
+
+
+def test_augmentation_varies_per_image():
+    split = synthetic_cifar(64, seed=0)
+    plain = next(iter(BatchLoader(split, 64)))[0]
+    augmented = next(iter(BatchLoader(split, 64, augment=True, seed=0)))[0]
+    changed = (plain != augmented).flatten(1).any(1)
+    assert 0.5 < changed.float().mean() < 1.0  # 1 in 18 images keeps offset (4, 4) and no flip
+
+
+def test_normalization_standardizes_each_channel():
+    split = synthetic_cifar(500, seed=0)
+    mean, std = split.channel_stats()
+    images = torch.cat([batch for batch, _ in BatchLoader(split, 128, mean=mean, std=std)])
+    assert images.mean((0, 2, 3)) == pytest.approx(torch.zeros(3), abs=1e-4)
+    assert images.std((0, 2, 3)) == pytest.approx(torch.ones(3), abs=1e-3)
+
+
+def test_bad_batch_size_is_refused():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        BatchLoader(numbered_split(4), batch_size=0)

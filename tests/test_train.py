@@ -1,0 +1,148 @@
+"""fit(): repeatable, resumable to the same numbers, checkpoints that fail loudly when damaged."""
+
+import json
+
+import pytest
+import torch
+
+from seresnet_lib.config import TrainConfig
+from seresnet_lib.data import load_dataset
+from seresnet_lib.loader import BatchLoader
+from seresnet_lib.metrics import confusion_matrix, evaluate, per_class_accuracy, predict
+from seresnet_lib.seeding import seed_everything
+from seresnet_lib.train import build_model, fit
+
+TINY = dict(train_size=96, test_size=64, batch_size=32, lr=0.02, lr_step=1, augment=True, normalize=True)
+
+
+def run(out_dir, **overrides):
+    """What the training notebook does, at toy size; returns (history, model)."""
+    config = TrainConfig(out_dir=str(out_dir), **{**TINY, **overrides})
+    seed_everything(config.seed)
+    train, test = load_dataset(config.dataset, config.train_size, config.test_size, seed=config.seed)
+    mean, std = train.channel_stats()
+    train_loader = BatchLoader(train, config.batch_size, shuffle=True, augment=config.augment,
+                               mean=mean, std=std, seed=config.seed)
+    test_loader = BatchLoader(test, 64, mean=mean, std=std)
+    model = build_model(config, num_classes=len(train.classes))
+    return fit(model, train_loader, test_loader, config, progress="lines"), model
+
+
+def numbers(history):
+    """Everything but the wall-clock seconds."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history.epochs]
+
+
+def test_same_seed_same_metrics(tmp_path):
+    first, _ = run(tmp_path / "a", epochs=2)
+    second, _ = run(tmp_path / "b", epochs=2)
+    assert numbers(first) == numbers(second)
+    third, _ = run(tmp_path / "c", epochs=2, seed=1)
+    assert numbers(third) != numbers(first)
+
+
+def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, capsys):
+    whole, whole_model = run(tmp_path / "whole", epochs=3)
+    run(tmp_path / "split", epochs=1)  # "stopped" after epoch 1
+    resumed, resumed_model = run(tmp_path / "split", epochs=3, resume=True)
+    assert "resumed split/run-001 after epoch 1" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+    assert resumed.run_dir.name == "run-001"
+    assert numbers(resumed) == numbers(whole)
+    for (name, a), b in zip(whole_model.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_each_epoch_writes_checkpoint_and_metrics(tmp_path, capsys):
+    history, model = run(tmp_path, epochs=2)
+    assert capsys.readouterr().out.count("\nepoch ") + 0 >= 1
+    files = sorted(p.name for p in history.run_dir.iterdir())
+    assert files == ["checkpoint.pt", "metrics.json"]  # no temporary files left behind
+    metrics = json.loads((history.run_dir / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
+    assert metrics["best_test_acc"] == max(row["test_acc"] for row in metrics["epochs"])
+    assert metrics["parameters"]["batch_size"] == 32 and metrics["parameters"]["lr"] == 0.02
+    assert metrics["model_parameters"] == sum(p.numel() for p in model.parameters())
+    assert set(metrics["epochs"][0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
+    assert [row["lr"] for row in metrics["epochs"]] == pytest.approx([0.02, 0.002])  # StepLR(1, 0.1)
+    checkpoint = torch.load(history.run_dir / "checkpoint.pt", weights_only=True)
+    assert checkpoint["history"] == history.epochs
+
+
+def test_a_new_run_never_overwrites_an_old_one(tmp_path):
+    first, _ = run(tmp_path, epochs=1)
+    second, _ = run(tmp_path, epochs=1)
+    assert (first.run_dir.name, second.run_dir.name) == ("run-001", "run-002")
+    assert (first.run_dir / "checkpoint.pt").exists()
+
+
+def test_resume_with_nothing_to_resume_starts_fresh(tmp_path, capsys):
+    history, _ = run(tmp_path, epochs=1, resume=True)
+    assert history.run_dir.name == "run-001"
+    assert "nothing to resume" in capsys.readouterr().out
+
+
+def test_resume_with_other_parameters_is_refused(tmp_path):
+    run(tmp_path, epochs=1)
+    with pytest.raises(ValueError, match=r"cannot resume .* lr=0.05 \(the run used 0.02\)"):
+        run(tmp_path, epochs=2, lr=0.05, resume=True)
+
+
+def test_a_truncated_checkpoint_is_reported(tmp_path):
+    history, _ = run(tmp_path, epochs=1)
+    path = history.run_dir / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="cannot read the checkpoint .* truncated or was not written by fit"):
+        run(tmp_path, epochs=2, resume=True)
+
+
+def test_a_foreign_checkpoint_is_reported(tmp_path):
+    folder = tmp_path / "run-001"
+    folder.mkdir()
+    torch.save({"state_dict": {}}, folder / "checkpoint.pt")
+    with pytest.raises(ValueError, match="is not a checkpoint written by fit"):
+        run(tmp_path, epochs=1, resume=True)
+
+
+def test_a_pickled_object_is_not_loaded(tmp_path):
+    folder = tmp_path / "run-001"
+    folder.mkdir()
+    torch.save({"format": object()}, folder / "checkpoint.pt")  # weights_only=True refuses arbitrary objects
+    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+        run(tmp_path, epochs=1, resume=True)
+
+
+def test_unknown_progress_style_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="progress='fancy' is not allowed"):
+        fit(None, None, None, TrainConfig(out_dir=str(tmp_path)), progress="fancy")
+
+
+def test_evaluation_helpers_agree_with_each_other():
+    seed_everything(0)
+    config = TrainConfig(stem="cifar")
+    model = build_model(config, num_classes=10)
+    _, test = load_dataset("synthetic", 10, 50, seed=0)
+    loader = BatchLoader(test, 20)
+    probabilities, labels = predict(model, loader)
+    assert probabilities.shape == (50, 10)
+    assert torch.allclose(probabilities.sum(1), torch.ones(50))
+    assert torch.equal(labels, test.labels)
+    predicted = probabilities.argmax(1)
+    matrix = confusion_matrix(predicted, labels, 10)
+    assert matrix.sum() == 50 and matrix.diag().sum() == (predicted == labels).sum()
+    _, accuracy = evaluate(model, loader)
+    assert accuracy == pytest.approx((predicted == labels).float().mean().item())
+    per_class = per_class_accuracy(predicted, labels, 10)
+    for c in range(10):
+        assert per_class[c] == pytest.approx((predicted[labels == c] == c).float().mean().item())
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    matrix = confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, 1, 2]), 3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_importing_the_library_flushes_denormal_floats():
+    import seresnet_lib  # noqa: F401 (the import is what is tested)
+
+    tiny = torch.tensor([1e-39])  # below float32's smallest normal number, 1.2e-38
+    assert (tiny * 1.0).item() == 0.0
