@@ -285,7 +285,8 @@ def check_se_parameter_count(answer, channels: int, reduction: int) -> CheckResu
     expected = count_parameters(SqueezeExcitation(channels, reduction))
     hidden = channels // reduction
     if answer == expected:
-        return CheckResult(True, f"{answer:,} is right: 2 * {channels} * {hidden} weights + {hidden} + {channels} biases.")
+        return CheckResult(True, f"{answer:,} is right: 2 * {channels} * {hidden} weights "
+                                 f"+ {hidden} + {channels} biases.")
     if answer == 2 * channels * hidden:
         return _fail(f"You counted the weights; both 1x1 convs also have a bias: + {hidden} + {channels}.")
     if answer in (channels * hidden, channels * hidden + hidden, channels * hidden + channels):
@@ -372,7 +373,8 @@ def check_resnet101(model) -> CheckResult:
     expected = count_parameters(ResNet(ResNetConfig(blocks=(3, 4, 23, 3))))
     got = count_parameters(model)
     if got != expected:
-        return _fail(f"Expected {expected:,} parameters for 1000 classes with the default stem and widths, got {got:,}.")
+        return _fail(f"Expected {expected:,} parameters for 1000 classes with the default stem and widths, "
+                     f"got {got:,}.")
     return CheckResult(True, f"Right: ResNet-101 has {got:,} parameters, with 23 blocks in stage 3.")
 
 
@@ -382,6 +384,8 @@ def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
     """``answer``: optimizer steps in one epoch over ``images`` images in batches of ``batch_size``."""
     if answer is None:
         return _fail("Not done yet: replace None with a number.")
+    if not isinstance(answer, numbers.Real):
+        return _fail(f"Give the answer as a number, got {answer!r}.")
     full, rest = divmod(images, batch_size)
     expected = full + (rest > 0)
     if answer == expected:
@@ -404,8 +408,13 @@ def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gam
     expected = lr * gamma**decays
     if math.isclose(answer, expected, rel_tol=1e-6):
         return CheckResult(True, f"{answer:g} is right: epoch {epoch} comes after {decays} decay(s) by {gamma:g}.")
-    for wrong in (decays - 1, decays + 1):
+    if decays and math.isclose(answer, lr, rel_tol=1e-6):
+        return _fail(f"{lr:g} is the starting rate; by epoch {epoch} it has been multiplied by {gamma:g} "
+                     f"{decays} time(s).")
+    for wrong, word in ((decays - 1, "too few"), (decays + 1, "too many")):
         if wrong >= 0 and math.isclose(answer, lr * gamma**wrong, rel_tol=1e-6):
-            return _fail(f"Off by one decay. Epochs 1-{step} use {lr:g}; the rate is multiplied by {gamma:g} "
+            return _fail(f"One decay {word}. Epochs 1-{step} use {lr:g}; the rate is multiplied by {gamma:g} "
                          f"after every {step} epochs.")
+    if any(math.isclose(answer, lr * gamma ** (e / step), rel_tol=1e-6) for e in (epoch - 1, epoch)):
+        return _fail(f"Decays are whole: the rate changes only once every {step} epochs, so count full steps.")
     return _fail(f"Not quite: the rate starts at {lr:g} and is multiplied by {gamma:g} after every {step} epochs.")

@@ -55,11 +55,14 @@ class TrainConfig:
         check_choice("stem", self.stem, STEMS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
-        check_int("reduction", self.reduction, 1)
-        check_int("epochs", self.epochs, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("lr_step", self.lr_step, 1)
-        check_int("seed", self.seed, 0)
+        narrowest_se = 256  # SE on stage 1's 256 channels: r cannot exceed them
+        check_int("reduction", self.reduction, 1, narrowest_se if self.model == "seresnet50" else None)
+        check_int("epochs", self.epochs)
+        if isinstance(self.batch_size, int) and self.batch_size == 1:
+            raise ValueError("batch_size must be >= 2: batch norm cannot train on a single image")
+        check_int("batch_size", self.batch_size, 2)
+        check_int("lr_step", self.lr_step)
+        check_int("seed", self.seed, 0, 2**32 - 1)
         check_number("lr", self.lr, "> 0", lambda v: v > 0 and math.isfinite(v))
         check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
         check_number("weight_decay", self.weight_decay, ">= 0", lambda v: 0 <= v < math.inf)
@@ -71,12 +74,12 @@ class TrainConfig:
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0; set momentum (e.g. 0.9) or nesterov=False")
         if self.train_size is not None:
-            check_int("train_size", self.train_size, 1)
+            check_int("train_size", self.train_size)
             if self.train_size < self.batch_size:
                 raise ValueError(f"train_size={self.train_size} is smaller than batch_size={self.batch_size}; "
                                  f"allowed: train_size >= batch_size, or None for the whole training set")
         if self.test_size is not None:
-            check_int("test_size", self.test_size, 1)
+            check_int("test_size", self.test_size)
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' but no CUDA GPU is available here; use device='auto' or 'cpu'")
 
@@ -89,10 +92,23 @@ class TrainConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_namespace(cls, namespace: dict) -> TrainConfig:
+        """The config from a notebook's global variables (``globals()``) after its parameters cell.
+
+        papermill only warns about a parameter the notebook does not have, so a misspelt
+        name (``epoch`` for ``epochs``) would silently train with the default: any global
+        holding a plain value that is not a parameter is refused here instead.
+        """
+        names = [f.name for f in fields(cls)]
+        plain = (bool, int, float, str, list, tuple, dict, type(None))
+        unknown = sorted(name for name, value in namespace.items()
+                         if isinstance(value, plain) and name not in names
+                         and not name.startswith("_") and name not in ("In", "Out"))
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; the parameters are: {', '.join(names)}")
+        return cls(**{name: namespace[name] for name in names if name in namespace})
+
     def describe(self) -> str:
         """One ``name = value`` line per parameter."""
         return "\n".join(f"{name:>13} = {value!r}" for name, value in self.as_dict().items())
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]

@@ -14,8 +14,8 @@ from matplotlib import cbook
 from PIL import Image
 from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
 
-from .paths import display, resolve
-from .validate import check_choice, check_positive_int
+from .paths import resolve
+from .validate import check_choice, check_int
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,18 +70,20 @@ def load_cifar10(data_dir: str | Path = "data", download: bool = True) -> tuple[
     from torchvision.datasets import CIFAR10
 
     root = resolve(data_dir)
-    fix = ("use dataset='synthetic' for the offline CIFAR-shaped stand-in, or copy "
-           f"cifar-10-batches-py/ into {display(root)}/")
+    fix = f"use dataset='synthetic' for the offline CIFAR-shaped stand-in, or copy cifar-10-batches-py/ into {root}/"
     try:
         splits = [CIFAR10(root, train=train, download=download) for train in (True, False)]
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted"
+        if download:
+            raise DatasetUnavailable(f"CIFAR-10 in {root}/ is damaged ({error}). Delete "
+                                     f"{root}/cifar-10-batches-py* and download again, or {fix}.") from None
         raise DatasetUnavailable(
-            f"CIFAR-10 is not in {display(root)}/ and download=False ({error}). Set download=True with "
+            f"CIFAR-10 is not in {root}/ and download=False ({error}). Set download=True with "
             f"network access (about 170 MB), or {fix}."
         ) from None
     except OSError as error:  # no network: URLError, socket errors
         raise DatasetUnavailable(
-            f"CIFAR-10 could not be downloaded into {display(root)}/: {error}. Without a network, {fix}."
+            f"CIFAR-10 could not be downloaded into {root}/: {error}. Without a network, {fix}."
         ) from None
     return tuple(
         ImageSplit(torch.from_numpy(split.data).permute(0, 3, 1, 2).contiguous(),
@@ -97,7 +99,7 @@ def synthetic_cifar(n: int, seed: int = 0) -> ImageSplit:
     period and phase, and pixel noise, so the class is in the spatial pattern alone: the
     mean colour of an image says nothing about its class.
     """
-    check_positive_int("n", n)
+    check_int("n", n)
     g = torch.Generator().manual_seed(seed)
 
     def uniform(low, high, *shape):

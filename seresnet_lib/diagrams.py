@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-import torch
 from matplotlib.patches import FancyBboxPatch
 from torch import nn
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .validate import check_choice, check_positive_int
+from .validate import check_choice, check_int
 
 STEMS = ("imagenet", "cifar")
 STRIDE_PLACEMENTS = ("1x1", "3x3")
@@ -46,7 +46,7 @@ class Stem(nn.Module):
     def __init__(self, kind: str = "imagenet", in_channels: int = 3):
         super().__init__()
         check_choice("stem", kind, STEMS)
-        check_positive_int("in_channels", in_channels)
+        check_int("in_channels", in_channels)
         self.kind = kind
         imagenet = kind == "imagenet"
         if imagenet:
@@ -72,8 +72,8 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
-        check_positive_int("channels", channels)
-        check_positive_int("reduction", reduction)
+        check_int("channels", channels)
+        check_int("reduction", reduction)
         if reduction > channels:
             raise ValueError(
                 f"reduction={reduction} is larger than the {channels} channels it squeezes; "
@@ -118,7 +118,7 @@ class Bottleneck(nn.Module):
     ):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("width", width), ("stride", stride)):
-            check_positive_int(name, value)
+            check_int(name, value)
         check_choice("stride_at", stride_at, STRIDE_PLACEMENTS)
         out_channels = width * EXPANSION
         stride_1x1, stride_3x3 = (stride, 1) if stride_at == "1x1" else (1, stride)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 
 from .data import ImageSplit
-from .validate import check_positive_int
+from .validate import check_int
 
 PAD = 4  # random crops are taken from the image padded by 4 pixels on each side
 
@@ -31,7 +31,7 @@ class BatchLoader:
 
     def __init__(self, split: ImageSplit, batch_size: int, *, shuffle: bool = False, augment: bool = False,
                  mean=None, std=None, device: str | torch.device = "cpu", seed: int = 0):
-        check_positive_int("batch_size", batch_size)
+        check_int("batch_size", batch_size)
         self.device = torch.device(device)
         images = split.images.to(self.device)
         # Augmenting loaders keep the split padded once (uint8), so a crop is a strided copy.
@@ -46,27 +46,33 @@ class BatchLoader:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
-        n, b = len(self.labels), self.batch_size
-        batches = -(-n // b)
-        return batches - 1 if batches > 1 and n % b == 1 else batches
+        return len(self.batch_bounds())
 
-    def batch_indices(self) -> list[torch.Tensor]:
-        """One epoch's batches of image indices."""
-        n = len(self.labels)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        batches = list(order.split(self.batch_size))
-        if len(batches) > 1 and len(batches[-1]) == 1:
-            batches[-2:] = [torch.cat(batches[-2:])]
-        return batches
+    def batch_bounds(self) -> list[tuple[int, int]]:
+        """(start, end) positions of each batch in an epoch's order."""
+        n, b = len(self.labels), self.batch_size
+        bounds = [(start, min(start + b, n)) for start in range(0, n, b)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for indices in self.batch_indices():
-            crops = flips = None
-            if self.augment:  # drawn on the CPU generator, so a run is the same on any device
-                crops = torch.randint(0, 2 * PAD + 1, (len(indices), 2), generator=self.generator)
-                flips = torch.rand(len(indices), generator=self.generator) < 0.5
-            indices = indices.to(self.device)
-            yield self.prepare(indices, crops, flips), self.labels[indices]
+        # The whole epoch's order and augmentations are drawn at once, on the CPU generator
+        # (so a run is the same on any device), and sent to the device in one copy each.
+        n = len(self.labels)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.device)
+        crops = flips = None
+        if self.augment:
+            crops = torch.randint(0, 2 * PAD + 1, (n, 2), generator=self.generator).to(self.device)
+            flips = (torch.rand(n, generator=self.generator) < 0.5).to(self.device)
+        for start, end in self.batch_bounds():
+            indices = order[start:end]
+            if self.augment:
+                batch = self.prepare(indices, crops[start:end], flips[start:end])
+            else:
+                batch = self.prepare(indices)
+            yield batch, self.labels[indices]
 
     def prepare(self, indices: torch.Tensor, crops: torch.Tensor | None = None,
                 flips: torch.Tensor | None = None) -> torch.Tensor:
@@ -78,19 +84,17 @@ class BatchLoader:
         if crops is None:
             images = self.images[indices]
         else:
-            images = crop_padded(self.images, crops.to(self.device), indices)
-            flips = flips.to(self.device)
-            images[flips] = images[flips].flip(3)
+            images = crop_padded(self.images, crops, indices)
+            images = torch.where(flips.view(-1, 1, 1, 1), images.flip(3), images)
         return (images.float() - self.shift) * self.scale
 
 
-def crop_padded(padded: torch.Tensor, offsets: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
-    """Cut H x W images out of N x C x (H + 2*PAD) x (W + 2*PAD) padded ones, each at its (top, left) offset.
+def crop_padded(padded: torch.Tensor, offsets: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Cut B images of H x W out of N x C x (H + 2*PAD) x (W + 2*PAD) padded ones.
 
-    ``indices`` picks which padded images (default: all, in order); one strided copy, no per-image loop.
+    ``indices`` (B) picks the images, ``offsets`` (B x 2) the (top, left) corner of each
+    cut: one strided copy, no loop over images. Returns B x C x H x W.
     """
     h, w = padded.shape[2] - 2 * PAD, padded.shape[3] - 2 * PAD
     windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # N x C x (2*PAD+1) x (2*PAD+1) x h x w, a view
-    if indices is None:
-        indices = torch.arange(len(padded), device=padded.device)
     return windows[indices, :, offsets[:, 0], offsets[:, 1]]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .layers import EXPANSION, STEMS, STRIDE_PLACEMENTS, Bottleneck, Stem
-from .validate import check_choice, check_positive_int
+from .validate import check_choice, check_int
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,13 @@ class ResNetConfig:
             if not isinstance(values, (tuple, list)) or len(values) != 4:
                 raise ValueError(f"{name} must give 4 stages, e.g. (3, 4, 6, 3), got {values!r}")
             for i, value in enumerate(values):
-                check_positive_int(f"{name}[{i}]", value)
+                check_int(f"{name}[{i}]", value)
             object.__setattr__(self, name, tuple(values))  # lists (from YAML, say) become tuples
-        check_positive_int("num_classes", self.num_classes)
+        check_int("num_classes", self.num_classes)
         check_choice("stem", self.stem, STEMS)
         check_choice("stride_at", self.stride_at, STRIDE_PLACEMENTS)
         if self.reduction is not None:
-            check_positive_int("reduction", self.reduction)
+            check_int("reduction", self.reduction)
             narrowest = min(self.widths) * EXPANSION
             if self.reduction > narrowest:
                 raise ValueError(
@@ -62,7 +62,7 @@ def make_stage(in_channels: int, width: int, blocks: int, stride: int, **block_o
 
     N x in_channels x H x W -> N x 4*width x H/stride x W/stride.
     """
-    check_positive_int("blocks", blocks)
+    check_int("blocks", blocks)
     out_channels = width * EXPANSION
     layers = [Bottleneck(in_channels, width, stride, **block_options)]
     layers += [Bottleneck(out_channels, width, 1, **block_options) for _ in range(blocks - 1)]

@@ -1,33 +1,38 @@
 """Relative paths (data/, runs/) mean the same folder wherever a notebook runs from.
 
-In a checkout (the package installed editable) they are taken from the project root,
-so a notebook executed in notebooks/ and a papermill command run from the root both
-use the root's data/ and runs/; otherwise from the working directory.
+They are taken from the folder named by the environment variable SERESNET_WORKDIR if
+set (the test suite points it at a temporary folder), else from the project root in a
+checkout (the package installed editable), else from the working directory. So a
+notebook executed in notebooks/ and a papermill command run from the root both use the
+root's data/ and runs/.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _checkout = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = _checkout if (_checkout / "pyproject.toml").is_file() else None
 
 
+def workdir() -> Path:
+    """The folder relative data and output paths are taken from."""
+    return Path(os.environ.get("SERESNET_WORKDIR") or PROJECT_ROOT or Path.cwd())
+
+
 def resolve(path: str | Path) -> Path:
-    """An absolute path: relative ones are taken from the project root."""
+    """An absolute path: relative ones are taken from ``workdir()``."""
     path = Path(path).expanduser()
-    if path.is_absolute():
-        return path
-    return (PROJECT_ROOT or Path.cwd()) / path
+    return path if path.is_absolute() else workdir() / path
 
 
 def display(path: str | Path) -> str:
-    """The path as a reader should see it: relative to the project root when inside it."""
-    path = Path(path)
-    for base in (PROJECT_ROOT, Path.cwd()):
-        if base is not None:
-            try:
-                return str(path.resolve().relative_to(base.resolve()))
-            except ValueError:
-                pass
+    """The path as a reader should see it: relative to ``workdir()`` (or the working directory) when inside it."""
+    path = Path(path).resolve()
+    for base in (workdir(), Path.cwd()):
+        try:
+            return str(path.relative_to(base.resolve()))
+        except ValueError:
+            pass
     return str(path)

@@ -90,9 +90,14 @@ def plot_history(epochs: list[dict], title: str):
         acc.plot(x, [100 * row[f"{split}_acc"] for row in epochs], style, label=split, lw=2)
         loss.plot(x, [row[f"{split}_loss"] for row in epochs], style, label=split, lw=2)
     acc.set_ylabel("accuracy (%)", fontsize=12)
-    loss.set_ylabel("cross-entropy loss", fontsize=12)
+    loss.set_ylabel("cross-entropy loss (log scale)", fontsize=12)
     loss.set_yscale("log")
     for ax, name in ((acc, "Accuracy"), (loss, "Loss")):
+        for before, after in zip(epochs, epochs[1:], strict=False):
+            if after["lr"] < before["lr"]:  # mark each learning-rate drop
+                ax.axvline(before["epoch"] + 0.5, color="grey", ls=":", lw=1.5)
+                ax.text(before["epoch"] + 0.55, 0.02, f"lr {after['lr']:g}", transform=ax.get_xaxis_transform(),
+                        fontsize=10, color="grey")
         ax.set_xlabel("epoch", fontsize=12)
         ax.set_xticks(x)
         ax.set_title(name, fontsize=13)
@@ -119,7 +124,7 @@ def plot_confusion_matrix(matrix: torch.Tensor, classes: tuple[str, ...], title:
     ax.set_xlabel("predicted class", fontsize=12)
     ax.set_ylabel("true class", fontsize=12)
     ax.set_title(title, fontsize=14)
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="images")
     fig.tight_layout()
     return fig
 
@@ -129,6 +134,6 @@ def show_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: 
     """Images with the predicted class, its probability and (if wrong) the true class."""
     confidence, predicted = probabilities.max(1)
     titles = []
-    for p, c, t in zip(predicted.tolist(), confidence.tolist(), labels.tolist()):
+    for p, c, t in zip(predicted.tolist(), confidence.tolist(), labels.tolist(), strict=True):
         titles.append(f"{classes[p]} {c:.0%}" if p == t else f"{classes[p]} {c:.0%}\n(is {classes[t]})")
     return show_image_grid(images, titles, title, columns)

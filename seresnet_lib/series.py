@@ -13,9 +13,9 @@ from pathlib import Path
 import nbformat
 import papermill
 
-from .paths import display, resolve
+from .paths import PROJECT_ROOT, display
 
-NOTEBOOKS = resolve("notebooks")
+NOTEBOOKS = (PROJECT_ROOT or Path.cwd()) / "notebooks"
 
 
 def lessons(directory: Path = NOTEBOOKS) -> list[Path]:

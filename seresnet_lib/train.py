@@ -2,13 +2,16 @@
 
 Each epoch writes, atomically, ``checkpoint.pt`` (model, optimizer, scheduler, random
 states, history) and ``metrics.json`` into the run's folder. A run stopped after epoch k
-and resumed ends with exactly the numbers of an uninterrupted run on a CPU.
+and resumed ends with exactly the numbers of an uninterrupted run on a CPU (on a GPU,
+cuDNN's convolutions may differ in the last bits from run to run).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
 import re
 import sys
 import time
@@ -28,6 +31,7 @@ from .paths import display, resolve
 CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
 CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
+# (epochs too, for the step schedule: the cosine schedule's shape depends on it.)
 RESUMABLE_CHANGES = {"epochs", "resume", "out_dir", "device", "data_dir", "download"}
 
 
@@ -37,9 +41,6 @@ class History:
 
     epochs: list[dict] = field(default_factory=list)
     run_dir: Path | None = None
-
-    def column(self, key: str) -> list:
-        return [row[key] for row in self.epochs]
 
     @property
     def best(self) -> dict:
@@ -81,8 +82,16 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
     run_dir = _run_dir(resolve(config.out_dir), config.resume)
     history = History(run_dir=run_dir)
     if (run_dir / CHECKPOINT).exists():
-        history.epochs = _load_checkpoint(run_dir / CHECKPOINT, model, optimizer, scheduler, train_loader, config)
+        state = _read_checkpoint(run_dir / CHECKPOINT, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        train_loader.generator.set_state(state["rng"]["loader"])
+        history.epochs = state["history"]
         print(f"resumed {display(run_dir)} after epoch {len(history.epochs)}")
+        if len(history.epochs) >= config.epochs:
+            print(f"the run already has {len(history.epochs)} epochs: nothing to train (raise epochs to go on)")
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         print(f"new run in {display(run_dir)}")
@@ -135,21 +144,52 @@ def _interactive() -> bool:
     return bool(getattr(kernel, "_allow_stdin", False))
 
 
-def _run_dir(out_dir: Path, resume: bool) -> Path:
+def check_resumable(config: TrainConfig) -> None:
+    """With ``config.resume``, fail now if the run to resume cannot continue with ``config``.
+
+    Cheap (reads one checkpoint), so a notebook calls it before loading data or building a model.
+    """
+    if config.resume:
+        checkpoint = _run_dir(resolve(config.out_dir), resume=True, quiet=True) / CHECKPOINT
+        if checkpoint.exists():
+            _read_checkpoint(checkpoint, config)
+
+
+def _run_dir(out_dir: Path, resume: bool, quiet: bool = False) -> Path:
     """``out_dir/run-NNN``: the newest run when resuming, else a new one, so no run overwrites another."""
     numbers = [int(m.group(1)) for p in out_dir.glob("run-*") if (m := re.fullmatch(r"run-(\d+)", p.name))]
     if resume and numbers:
         return out_dir / f"run-{max(numbers):03d}"
-    if resume:
+    if resume and not quiet:
         print(f"nothing to resume in {display(out_dir)}: starting a new run")
     return out_dir / f"run-{max(numbers, default=0) + 1:03d}"
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file and rename it over ``path``: a crash never leaves half a file."""
+    """Write through a temporary file, flushed to disk, then renamed over ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
     temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _finite(value):
+    """JSON has no NaN or infinity (a diverged run has them): write null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history) -> None:
@@ -159,11 +199,12 @@ def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": {"torch": torch.get_rng_state(), "loader": train_loader.generator.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        # The loader draws its order and augmentations on a CPU generator, and nothing in
+        # training draws from the GPU's, so these two states make a resumed run exact.
+        "rng": {"torch": torch.get_rng_state(), "loader": train_loader.generator.get_state()},
         "history": history.epochs,
     }
-    _atomic_write(run_dir / CHECKPOINT, lambda path: torch.save(state, path))
+    _atomic_write(run_dir / CHECKPOINT, lambda file: torch.save(state, file))
     best = history.best
     metrics = {
         "parameters": config.as_dict(),
@@ -173,30 +214,25 @@ def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config,
         "model_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(next(model.parameters()).device),
     }
-    _atomic_write(run_dir / METRICS, lambda path: path.write_text(json.dumps(metrics, indent=2)))
+    text = json.dumps(_finite(metrics), indent=2, allow_nan=False)
+    _atomic_write(run_dir / METRICS, lambda file: file.write(text.encode()))
 
 
-def _load_checkpoint(path, model, optimizer, scheduler, train_loader, config) -> list[dict]:
-    """Restore everything ``_save_checkpoint`` wrote; return the history so far."""
+def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
+    """The state ``_save_checkpoint`` wrote, on the CPU, checked to belong to a run of ``config``."""
     try:
-        state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
-    except Exception as error:  # truncated files and foreign pickles fail in many ways
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise ValueError(f"cannot read the checkpoint {display(path)} ({type(error).__name__}: {error}); "
                          f"it is truncated or was not written by fit(). Move it away or use resume=False.") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{display(path)} is not a checkpoint written by fit(); use resume=False "
                          f"or another out_dir")
+    may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set())
     changed = {k: (v, getattr(config, k)) for k, v in state["config"].items()
-               if k not in RESUMABLE_CHANGES and getattr(config, k) != v}
+               if k not in may_change and getattr(config, k) != v}
     if changed:
         details = ", ".join(f"{k}={new!r} (the run used {old!r})" for k, (old, new) in changed.items())
         raise ValueError(f"cannot resume {display(path.parent)} with other parameters: {details}. "
-                         f"Only {', '.join(sorted(RESUMABLE_CHANGES))} may change.")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    train_loader.generator.set_state(state["rng"]["loader"])
-    if state["rng"]["cuda"]:
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    return state["history"]
+                         f"Only {', '.join(sorted(may_change))} may change.")
+    return state

@@ -13,20 +13,13 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
         raise ValueError(f"{name}={value!r} is not allowed; choose one of {choices}")
 
 
-def check_positive_int(name: str, value: Any) -> None:
-    """Raise ValueError unless ``value`` is an int >= 1 (bools are refused too)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1), got {value}")
-
-
-def check_int(name: str, value: Any, minimum: int) -> None:
-    """Raise ValueError unless ``value`` is an int >= ``minimum`` (bools are refused)."""
+def check_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> None:
+    """Raise ValueError unless ``value`` is an int in [minimum, maximum] (bools are refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
 
 
 def check_number(name: str, value: Any, allowed: str, test) -> None:

@@ -25,7 +25,9 @@ class HandBlock(nn.Module):
         self.bn3 = nn.BatchNorm2d(out)
         needs_projection = stride != 1 or in_channels != out
         if (needs_projection and mistake != "no_projection") or mistake == "extra_projection":
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out)
+            )
         else:
             self.shortcut = nn.Identity()
         if se:
@@ -76,7 +78,9 @@ def test_result_reads_as_a_tick_or_a_cross():
                                    lambda m: checks.check_se_module(m, 64, 4), checks.check_resnet101,
                                    lambda a: checks.check_stem_output_size(a, 224),
                                    lambda a: checks.check_se_parameter_count(a, 256, 16),
-                                   lambda a: checks.check_stage4_shape(a, 224)])
+                                   lambda a: checks.check_stage4_shape(a, 224),
+                                   lambda a: checks.check_steps_per_epoch(a, 50_000, 128),
+                                   lambda a: checks.check_learning_rate(a, 12)])
 def test_unfinished_exercise_says_so(check):
     result = check(None)
     assert not result and "replace None" in result.message
@@ -333,3 +337,40 @@ def test_resnet101():
 def test_resnet101_mistakes(model, message):
     result = checks.check_resnet101(model())
     assert not result and message in result.message
+
+
+# Lesson 05
+
+@pytest.mark.parametrize(
+    "answer, images, batch_size, passed, message",
+    [
+        (391, 50_000, 128, True, "390 full batches of 128; the last batch has 80 images"),
+        (500, 50_000, 100, True, "500 full batches of 100."),
+        (390, 50_000, 128, False, "The 80 images left after 390 full batches make one more"),
+        (50_000 / 128, 50_000, 128, False, "Steps are whole"),
+        ("391", 50_000, 128, False, "Give the answer as a number"),
+        (501, 50_000, 100, False, "Not quite"),
+    ],
+)
+def test_steps_per_epoch(answer, images, batch_size, passed, message):
+    result = checks.check_steps_per_epoch(answer, images, batch_size)
+    assert bool(result) is passed and message in result.message
+
+
+@pytest.mark.parametrize(
+    "answer, epoch, passed, message",
+    [
+        (1e-4, 12, True, "after 2 decay(s)"),
+        (0.01, 5, True, "after 0 decay(s)"),
+        (0.001, 6, True, "after 1 decay(s)"),
+        (0.01, 12, False, "is the starting rate"),
+        (0.001, 12, False, "One decay too few"),
+        (1e-5, 12, False, "One decay too many"),
+        (0.01 * 0.1 ** (12 / 5), 12, False, "Decays are whole"),
+        (0.5, 12, False, "Not quite"),
+        ("1e-4", 12, False, "Give the answer as a number"),
+    ],
+)
+def test_learning_rate(answer, epoch, passed, message):
+    result = checks.check_learning_rate(answer, epoch, lr=0.01, step=5, gamma=0.1)
+    assert bool(result) is passed and message in result.message

@@ -13,14 +13,14 @@ BAD_PARAMETERS = [
     (dict(device="tpu"), "device='tpu' is not allowed; choose one of 'auto', 'cpu', 'cuda'"),
     (dict(epochs=0), "epochs must be >= 1, got 0"),
     (dict(epochs="ten"), "epochs must be an integer, got 'ten' (str)"),
-    (dict(batch_size=0), "batch_size must be >= 1, got 0"),
+    (dict(batch_size=0), "batch_size must be >= 2, got 0"),
     (dict(lr=0), "lr must be > 0, got 0"),
     (dict(lr=-0.1), "lr must be > 0, got -0.1"),
     (dict(momentum=1.0), "momentum must be in [0, 1), got 1.0"),
     (dict(momentum=-0.5), "momentum must be in [0, 1), got -0.5"),
     (dict(weight_decay=-1e-4), "weight_decay must be >= 0, got -0.0001"),
     (dict(train_size=100, batch_size=128), "train_size=100 is smaller than batch_size=128"),
-    (dict(reduction=0), "reduction must be >= 1, got 0"),
+    (dict(reduction=0), "reduction must be between 1 and 256, got 0"),
 ]
 
 
@@ -42,6 +42,9 @@ def test_bad_parameter_is_named(parameters, message):
         (dict(test_size=0), "test_size must be >= 1, got 0"),
         (dict(epochs=True), "epochs must be an integer, got True (bool)"),
         (dict(out_dir=""), "out_dir must be a non-empty string"),
+        (dict(batch_size=1), "batch_size must be >= 2: batch norm cannot train on a single image"),
+        (dict(reduction=512), "reduction must be between 1 and 256, got 512"),
+        (dict(seed=2**32), "seed must be between 0 and 4294967295, got 4294967296"),
     ],
 )
 def test_more_bad_parameters(parameters, message):
@@ -56,9 +59,18 @@ def test_cuda_without_a_gpu_is_refused():
         TrainConfig(device="cuda")
 
 
+def test_from_namespace_takes_the_parameters_and_refuses_unknown_names():
+    namespace = {"epochs": 3, "lr": 0.1, "torch": torch, "In": [], "_": None, "plt": object()}
+    config = TrainConfig.from_namespace(namespace)
+    assert (config.epochs, config.lr, config.batch_size) == (3, 0.1, 128)
+    with pytest.raises(ValueError, match="unknown parameter\\(s\\): epoch; the parameters are: dataset, model"):
+        TrainConfig.from_namespace({**namespace, "epoch": 3})
+
+
 def test_defaults_are_the_article_recipe_on_offline_data():
     config = TrainConfig()
-    assert (config.epochs, config.batch_size, config.lr, config.momentum, config.weight_decay) == (12, 128, 0.01, 0.9, 5e-4)
+    recipe = (config.epochs, config.batch_size, config.lr, config.momentum, config.weight_decay)
+    assert recipe == (12, 128, 0.01, 0.9, 5e-4)
     assert config.nesterov and (config.schedule, config.lr_step, config.lr_gamma) == ("step", 5, 0.1)
     assert not config.augment and not config.normalize and config.stem == "imagenet"
     assert config.torch_device.type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,4 +1,5 @@
-"""Datasets: the offline stand-in is deterministic and learnable only from its patterns; CIFAR-10 loads or says how to fix it."""
+"""Datasets: the offline stand-in is deterministic and learnable only from its patterns;
+CIFAR-10 loads, or says how to fix what is missing."""
 
 import pickle
 import urllib.error

@@ -34,7 +34,7 @@ def test_order_changes_every_epoch_and_follows_the_seed():
 
     first, second = two_epochs(0)
     assert not torch.equal(first, second)
-    assert all(torch.equal(a, b) for a, b in zip(two_epochs(0), [first, second]))
+    assert all(torch.equal(a, b) for a, b in zip(two_epochs(0), [first, second], strict=True))
     assert not torch.equal(two_epochs(1)[0], first)
 
 
@@ -50,10 +50,19 @@ def test_a_last_batch_of_one_joins_the_previous_batch():
     assert len(BatchLoader(numbered_split(66), batch_size=32)) == 3
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 31, 32, 33, 64, 65, 100])
+@pytest.mark.parametrize("batch_size", [1, 2, 32, 200])
+def test_length_is_the_number_of_batches_yielded(n, batch_size):
+    loader = BatchLoader(numbered_split(n), batch_size=batch_size, shuffle=True, augment=True)
+    sizes = [len(labels) for _, labels in loader]
+    assert len(loader) == len(sizes) and sum(sizes) == n
+    assert batch_size == 1 or n == 1 or min(sizes) >= 2  # no batch of one for batch norm to choke on
+
+
 def test_crop_offsets_shift_the_image_inside_its_padding():
     images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
     padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
-    crops = crop_padded(padded, torch.tensor([[4, 4], [0, 0], [8, 2]]))
+    crops = crop_padded(padded, torch.tensor([[4, 4], [0, 0], [8, 2]]), torch.arange(3))
     assert crops.shape == (3, 3, 32, 32)
     assert torch.equal(crops[0], images[0])  # offset (4, 4) is the original
     assert torch.equal(crops[1], padded[1, :, 0:32, 0:32])
@@ -87,5 +96,5 @@ def test_normalization_standardizes_each_channel():
 
 
 def test_bad_batch_size_is_refused():
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         BatchLoader(numbered_split(4), batch_size=0)

@@ -148,24 +148,24 @@ def test_se_weights_are_per_channel_and_in_unit_interval():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: seresnet50(reduction=0), "reduction must be a positive integer (>= 1), got 0"),
-        (lambda: seresnet50(reduction=-4), "reduction must be a positive integer (>= 1), got -4"),
-        (lambda: seresnet50(reduction=2.5), "reduction must be a positive integer, got 2.5 (float)"),
-        (lambda: seresnet50(reduction="16"), "reduction must be a positive integer, got '16' (str)"),
+        (lambda: seresnet50(reduction=0), "reduction must be >= 1, got 0"),
+        (lambda: seresnet50(reduction=-4), "reduction must be >= 1, got -4"),
+        (lambda: seresnet50(reduction=2.5), "reduction must be an integer, got 2.5 (float)"),
+        (lambda: seresnet50(reduction="16"), "reduction must be an integer, got '16' (str)"),
         (lambda: seresnet50(reduction=512), "reduction=512 is larger than the 256 channels"),
         (lambda: SqueezeExcitation(64, reduction=128), "allowed: 1 <= reduction <= 64"),
-        (lambda: seresnet50(num_classes=0), "num_classes must be a positive integer (>= 1), got 0"),
-        (lambda: resnet50(num_classes=-1), "num_classes must be a positive integer (>= 1), got -1"),
+        (lambda: seresnet50(num_classes=0), "num_classes must be >= 1, got 0"),
+        (lambda: resnet50(num_classes=-1), "num_classes must be >= 1, got -1"),
         (lambda: seresnet50(stem="tiny"), "stem='tiny' is not allowed; choose one of 'imagenet', 'cifar'"),
         (lambda: resnet50(stride_at="2x2"), "stride_at='2x2' is not allowed; choose one of '1x1', '3x3'"),
         (lambda: ResNetConfig(blocks=(3, 4, 6)), "blocks must give 4 stages"),
         (lambda: ResNetConfig(blocks=3), "blocks must give 4 stages, e.g. (3, 4, 6, 3), got 3"),
-        (lambda: ResNetConfig(blocks=(3, 4, 0, 3)), "blocks[2] must be a positive integer (>= 1), got 0"),
-        (lambda: ResNetConfig(widths=(64, 128, 256, 51.2)), "widths[3] must be a positive integer, got 51.2"),
-        (lambda: Bottleneck(256, 64, stride=0), "stride must be a positive integer (>= 1), got 0"),
-        (lambda: Bottleneck(256, 0), "width must be a positive integer (>= 1), got 0"),
-        (lambda: Stem(in_channels=0), "in_channels must be a positive integer (>= 1), got 0"),
-        (lambda: make_stage(64, 64, blocks=0, stride=1), "blocks must be a positive integer (>= 1), got 0"),
+        (lambda: ResNetConfig(blocks=(3, 4, 0, 3)), "blocks[2] must be >= 1, got 0"),
+        (lambda: ResNetConfig(widths=(64, 128, 256, 51.2)), "widths[3] must be an integer, got 51.2"),
+        (lambda: Bottleneck(256, 64, stride=0), "stride must be >= 1, got 0"),
+        (lambda: Bottleneck(256, 0), "width must be >= 1, got 0"),
+        (lambda: Stem(in_channels=0), "in_channels must be >= 1, got 0"),
+        (lambda: make_stage(64, 64, blocks=0, stride=1), "blocks must be >= 1, got 0"),
         (lambda: stage_shapes(resnet50(), 224), "input_size must be a sequence of positive ints"),
         (lambda: count_multiply_adds(resnet50(), (3, 0, 224)), "input_size must be a sequence of positive ints"),
     ],
@@ -238,4 +238,4 @@ def test_same_seed_same_weights():
     a = seresnet50(10)
     torch.manual_seed(7)
     b = seresnet50(10)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))

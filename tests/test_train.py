@@ -10,7 +10,8 @@ from seresnet_lib.data import load_dataset
 from seresnet_lib.loader import BatchLoader
 from seresnet_lib.metrics import confusion_matrix, evaluate, per_class_accuracy, predict
 from seresnet_lib.seeding import seed_everything
-from seresnet_lib.train import build_model, fit
+from seresnet_lib import train
+from seresnet_lib.train import build_model, check_resumable, fit
 
 TINY = dict(train_size=96, test_size=64, batch_size=32, lr=0.02, lr_step=1, augment=True, normalize=True)
 
@@ -41,20 +42,67 @@ def test_same_seed_same_metrics(tmp_path):
     assert numbers(third) != numbers(first)
 
 
-def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, capsys):
-    whole, whole_model = run(tmp_path / "whole", epochs=3)
-    run(tmp_path / "split", epochs=1)  # "stopped" after epoch 1
-    resumed, resumed_model = run(tmp_path / "split", epochs=3, resume=True)
+def assert_same_run(history, model, reference_history, reference_model):
+    assert numbers(history) == numbers(reference_history)
+    reference = reference_model.state_dict()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, reference[name]), name
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
+def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch, capsys, schedule):
+    whole, whole_model = run(tmp_path / "whole", epochs=3, schedule=schedule)
+    evaluate, calls = train.evaluate, []
+
+    def interrupted_in_epoch_2(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the kernel were stopped during epoch 2
+        return evaluate(*args)
+
+    monkeypatch.setattr(train, "evaluate", interrupted_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "split", epochs=3, schedule=schedule)
+    monkeypatch.undo()
+    resumed, resumed_model = run(tmp_path / "split", epochs=3, schedule=schedule, resume=True)
     assert "resumed split/run-001 after epoch 1" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
     assert resumed.run_dir.name == "run-001"
-    assert numbers(resumed) == numbers(whole)
-    for (name, a), b in zip(whole_model.state_dict().items(), resumed_model.state_dict().values()):
-        assert torch.equal(a, b), name
+    assert_same_run(resumed, resumed_model, whole, whole_model)
+
+
+def test_a_finished_step_run_can_be_extended(tmp_path):
+    whole, whole_model = run(tmp_path / "whole", epochs=3)
+    run(tmp_path / "short", epochs=1)
+    extended, extended_model = run(tmp_path / "short", epochs=3, resume=True)
+    assert_same_run(extended, extended_model, whole, whole_model)
+
+
+def test_a_cosine_run_cannot_change_its_length(tmp_path):
+    run(tmp_path, epochs=1, schedule="cosine")
+    with pytest.raises(ValueError, match=r"epochs=3 \(the run used 1\)"):
+        run(tmp_path, epochs=3, schedule="cosine", resume=True)
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    history, _ = run(tmp_path, epochs=1)
+    checkpoint = history.run_dir / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+
+    def crash_halfway(state, file):
+        file.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        run(tmp_path, epochs=2, resume=True)
+    assert checkpoint.read_bytes() == before
+    assert sorted(p.name for p in history.run_dir.iterdir()) == ["checkpoint.pt", "metrics.json"]
 
 
 def test_each_epoch_writes_checkpoint_and_metrics(tmp_path, capsys):
     history, model = run(tmp_path, epochs=2)
-    assert capsys.readouterr().out.count("\nepoch ") + 0 >= 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines if line.startswith("epoch")] == [["epoch", "1/2"], ["epoch", "2/2"]]
     files = sorted(p.name for p in history.run_dir.iterdir())
     assert files == ["checkpoint.pt", "metrics.json"]  # no temporary files left behind
     metrics = json.loads((history.run_dir / "metrics.json").read_text())
@@ -81,10 +129,14 @@ def test_resume_with_nothing_to_resume_starts_fresh(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().out
 
 
-def test_resume_with_other_parameters_is_refused(tmp_path):
+def test_resume_with_other_parameters_is_refused_before_any_work(tmp_path):
     run(tmp_path, epochs=1)
+    config = TrainConfig(out_dir=str(tmp_path), **{**TINY, "lr": 0.05, "resume": True})
+    with pytest.raises(ValueError, match=r"cannot resume .* lr=0.05 \(the run used 0.02\)"):
+        check_resumable(config)
     with pytest.raises(ValueError, match=r"cannot resume .* lr=0.05 \(the run used 0.02\)"):
         run(tmp_path, epochs=2, lr=0.05, resume=True)
+    check_resumable(TrainConfig(out_dir=str(tmp_path), **{**TINY, "epochs": 4, "resume": True}))
 
 
 def test_a_truncated_checkpoint_is_reported(tmp_path):
@@ -146,3 +198,19 @@ def test_importing_the_library_flushes_denormal_floats():
 
     tiny = torch.tensor([1e-39])  # below float32's smallest normal number, 1.2e-38
     assert (tiny * 1.0).item() == 0.0
+
+
+def test_relative_out_dirs_are_taken_from_the_workdir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SERESNET_WORKDIR", str(tmp_path))
+    history, _ = run("runs/relative", epochs=1)
+    assert history.run_dir == tmp_path / "runs" / "relative" / "run-001"
+
+
+def test_progress_bar_only_where_someone_watches(monkeypatch):
+    from seresnet_lib import train
+
+    monkeypatch.setenv("CI", "true")
+    assert not train._interactive()
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True, raising=False)
+    assert train._interactive()

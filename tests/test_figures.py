@@ -1,0 +1,86 @@
+"""Figures say what the code computes: shapes on the diagrams come from running the modules."""
+
+import subprocess
+import sys
+
+import matplotlib
+import pytest
+import torch
+
+from seresnet_lib import Bottleneck, SqueezeExcitation, Stem, seresnet50
+from seresnet_lib.data import normalize, sample_image
+from seresnet_lib.diagrams import draw_bottleneck, draw_network, draw_squeeze_excitation, draw_stem
+from seresnet_lib.plots import plot_confusion_matrix, plot_history, show_feature_maps, show_image_grid
+from seresnet_lib.seeding import seed_everything
+
+matplotlib.use("Agg")
+
+
+def texts(figure):
+    return {text.get_text() for ax in figure.axes for text in ax.texts} | {ax.get_title() for ax in figure.axes}
+
+
+def test_stem_diagram_shows_the_shapes_and_layers():
+    labels = texts(draw_stem(Stem("imagenet"), (3, 224, 224)))
+    assert {"3 x 224 x 224", "64 x 112 x 112", "64 x 56 x 56"} <= labels
+    assert {"7x7 conv, 64, stride 2, pad 3", "3x3 max-pool, stride 2, pad 1", "The ImageNet stem"} <= labels
+
+
+def test_conv_block_diagram_shows_the_projection_and_the_stride():
+    labels = texts(draw_bottleneck(Bottleneck(256, 128, stride=2, reduction=16), (256, 56, 56)))
+    assert {"1x1 conv, 128, stride 2, BN, ReLU", "1x1 conv, 512, stride 2\n+ BN", "squeeze-excitation, r = 16"} <= labels
+    assert {"256 x 56 x 56", "128 x 28 x 28", "512 x 28 x 28", "SE-Conv Block (projection shortcut)"} <= labels
+
+
+def test_identity_block_and_se_diagrams():
+    assert "identity" in texts(draw_bottleneck(Bottleneck(256, 64), (256, 56, 56)))
+    labels = texts(draw_squeeze_excitation(SqueezeExcitation(256, reduction=8), (256, 14, 14)))
+    assert {"256 x 1 x 1", "32 x 1 x 1", "256 x 14 x 14", "×", "Squeeze-and-Excitation, r = 8"} <= labels
+
+
+def test_network_diagram_follows_the_stem():
+    labels = texts(draw_network(seresnet50(10, stem="cifar"), (3, 32, 32)))
+    assert {"2048 x 4 x 4", "stage3: 6 SE-bottlenecks, width 256", "SE-ResNet-50 on a 32x32 image"} <= labels
+
+
+def test_learning_curves_mark_the_learning_rate_drops():
+    epochs = [dict(epoch=e, train_acc=0.1 * e, test_acc=0.1 * e, train_loss=1 / e, test_loss=1 / e, lr=lr)
+              for e, lr in [(1, 0.1), (2, 0.1), (3, 0.01), (4, 0.001)]]
+    figure = plot_history(epochs, "run")
+    assert {"lr 0.01", "lr 0.001"} <= texts(figure)
+    assert len(figure.axes[0].lines) == 2 + 2  # train, test, and two drop markers
+
+
+def test_grids_and_confusion_matrix_draw_every_item():
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    assert sum(ax.has_data() for ax in show_image_grid(images, list("abcdefghij"), "grid").axes) == 10
+    assert sum(ax.has_data() for ax in show_feature_maps(torch.rand(5, 8, 8), "maps").axes) == 5
+    matrix = torch.tensor([[3, 1], [0, 4]])
+    assert {"3", "1", "0", "4"} <= texts(plot_confusion_matrix(matrix, ("a", "b"), "confusion"))
+
+
+def test_sample_image_is_an_offline_photo_in_unit_range():
+    image = sample_image(96)
+    assert image.shape == (3, 96, 96) and 0 <= image.min() and image.max() <= 1
+    assert image.std() > 0.1  # a picture, not a flat colour
+    assert normalize(image).mean().abs() < 1
+
+
+def test_seed_everything_repeats_every_generator():
+    import random
+
+    import numpy as np
+
+    def draws():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    seed_everything(5)
+    first = draws()
+    seed_everything(5)
+    assert draws() == first
+
+
+@pytest.mark.parametrize("module", ["seresnet_lib"])
+def test_module_entry_point_prints_the_summary(module):
+    result = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, check=True)
+    assert "SE-ResNet-50: 28,088,024 parameters, 3.86 G multiply-adds" in result.stdout
