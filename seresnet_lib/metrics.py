@@ -6,20 +6,34 @@ import torch
 from torch import nn
 
 
+class Tally:
+    """Running loss and accuracy over batches, summed on the device: no host sync until ``result()``."""
+
+    def __init__(self, device: torch.device):
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.seen = 0
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, loss_sum: torch.Tensor) -> None:
+        """One batch: N x classes logits, N labels, and the batch's summed (not mean) loss."""
+        self.loss_sum += loss_sum.detach()
+        self.correct += (logits.argmax(1) == labels).sum()
+        self.seen += len(labels)
+
+    def result(self) -> tuple[float, float]:
+        """Mean loss and accuracy over everything added."""
+        return self.loss_sum.item() / self.seen, self.correct.item() / self.seen
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` (in eval mode) over every batch of ``loader``."""
     model.eval()
-    device = next(model.parameters()).device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    tally = Tally(next(model.parameters()).device)
     for images, labels in loader:
         logits = model(images)
-        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
-        correct += (logits.argmax(1) == labels).sum()
-        seen += len(labels)
-    return loss_sum.item() / seen, correct.item() / seen
+        tally.add(logits, labels, nn.functional.cross_entropy(logits, labels, reduction="sum"))
+    return tally.result()
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from tqdm.std import tqdm
 
 from .config import TrainConfig
 from .loader import BatchLoader
-from .metrics import evaluate
+from .metrics import Tally, evaluate
 from .models import resnet50, seresnet50
 from .paths import display, resolve
 
@@ -117,20 +117,15 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
 def _train_epoch(model: nn.Module, batches, optimizer) -> tuple[float, float]:
     """One pass over the training batches: mean loss and accuracy."""
     model.train()
-    device = next(model.parameters()).device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    tally = Tally(next(model.parameters()).device)
     for images, labels in batches:
         logits = model(images)
         loss = nn.functional.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach() * len(labels)  # stays on the device: no sync per batch
-        correct += (logits.argmax(1) == labels).sum()
-        seen += len(labels)
-    return loss_sum.item() / seen, correct.item() / seen
+        tally.add(logits, labels, loss * len(labels))
+    return tally.result()
 
 
 def _interactive() -> bool:
