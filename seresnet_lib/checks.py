@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .layers import Bottleneck, SqueezeExcitation, Stem
-from .measure import count_parameters, evaluation_mode, stage_shapes
+from .measure import count_parameters, evaluation_mode, output_shapes, stage_shapes
 from .models import ResNet, ResNetConfig
 
 
@@ -139,9 +139,8 @@ def check_stem_output_size(answer, input_size: int) -> CheckResult:
     answer = _as_shape(answer, 3)
     if isinstance(answer, CheckResult):
         return answer
-    stem = Stem("imagenet")
-    after_conv = tuple(stem.conv(torch.zeros(1, 3, input_size, input_size)).shape[1:])
-    expected = tuple(stem(torch.zeros(1, 3, input_size, input_size)).shape[1:])
+    shapes = output_shapes(Stem("imagenet"), (3, input_size, input_size), ["conv"])
+    after_conv, expected = shapes["conv"], shapes[""]
     if answer == expected:
         return CheckResult(True, f"{answer} is right: {input_size} -> {after_conv[1]} (7x7 conv, stride 2, "
                                  f"padding 3) -> {expected[1]} (3x3 max-pool, stride 2, padding 1).")

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from .data import DATASETS
-from .layers import STEMS
+from .layers import EXPANSION, STEMS
+from .models import ResNetConfig
 from .validate import check_bool, check_choice, check_int, check_number, check_str
 
 MODELS = ("seresnet50", "resnet50")
@@ -55,7 +56,7 @@ class TrainConfig:
         check_choice("stem", self.stem, STEMS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
-        narrowest_se = 256  # SE on stage 1's 256 channels: r cannot exceed them
+        narrowest_se = min(ResNetConfig().widths) * EXPANSION  # SE on stage 1's 256 channels: r cannot exceed them
         check_int("reduction", self.reduction, 1, narrowest_se if self.model == "seresnet50" else None)
         check_int("epochs", self.epochs)
         if isinstance(self.batch_size, int) and self.batch_size == 1:

@@ -24,6 +24,7 @@ from tqdm.std import tqdm
 
 from .config import TrainConfig
 from .loader import BatchLoader
+from .measure import count_parameters
 from .metrics import Tally, evaluate
 from .models import resnet50, seresnet50
 from .paths import display, resolve
@@ -206,7 +207,7 @@ def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config,
         "epochs": history.epochs,
         "best_test_acc": best["test_acc"],
         "best_epoch": best["epoch"],
-        "model_parameters": sum(p.numel() for p in model.parameters()),
+        "model_parameters": count_parameters(model),
         "device": str(next(model.parameters()).device),
     }
     text = json.dumps(_finite(metrics), indent=2, allow_nan=False)
