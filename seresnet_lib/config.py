@@ -7,6 +7,7 @@ names the parameter and what is allowed.
 
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -30,6 +31,7 @@ class TrainConfig:
     model: str = "seresnet50"
     stem: str = "imagenet"
     reduction: int = 16
+    zero_init_residual: bool = False
     epochs: int = 12
     batch_size: int = 128
     lr: float = 0.01
@@ -45,6 +47,7 @@ class TrainConfig:
     test_size: int | None = None
     seed: int = 0
     device: str = "auto"
+    channels_last: bool = True
     out_dir: str = "runs/05_train_cifar10"
     resume: bool = False
     data_dir: str = "data"
@@ -68,7 +71,7 @@ class TrainConfig:
         check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
         check_number("weight_decay", self.weight_decay, ">= 0", lambda v: 0 <= v < math.inf)
         check_number("lr_gamma", self.lr_gamma, "in (0, 1]", lambda v: 0 < v <= 1)
-        for name in ("nesterov", "augment", "normalize", "resume", "download"):
+        for name in ("zero_init_residual", "nesterov", "augment", "normalize", "channels_last", "resume", "download"):
             check_bool(name, getattr(self, name))
         for name in ("out_dir", "data_dir"):
             check_str(name, getattr(self, name))
@@ -98,18 +101,65 @@ class TrainConfig:
         """The config from a notebook's global variables (``globals()``) after its parameters cell.
 
         papermill only warns about a parameter the notebook does not have, so a misspelt
-        name (``epoch`` for ``epochs``) would silently train with the default: any global
-        holding a plain value that is not a parameter is refused here instead.
+        name (``epoch`` for ``epochs``) would silently train with the default: it is refused
+        here instead. In a notebook the names checked are those that the cells setting
+        parameters (the ``parameters`` cell, papermill's injected ``# Parameters`` cell)
+        assigned since the config was last made, so the lesson's own variables never count
+        and its cells can be re-run in any order. Outside IPython, every global holding a
+        plain value that is not a parameter is refused.
         """
         names = [f.name for f in fields(cls)]
-        plain = (bool, int, float, str, list, tuple, dict, type(None))
-        unknown = sorted(name for name, value in namespace.items()
-                         if isinstance(value, plain) and name not in names
-                         and not name.startswith("_") and name not in ("In", "Out"))
+        if "In" in namespace:
+            if not _is_cell_history(namespace["In"]):
+                raise ValueError("In is IPython's list of the cells run so far, not a parameter; "
+                                 f"the parameters are: {', '.join(names)}")
+            candidates = _set_by_parameter_cells(namespace["In"], set(names)) & namespace.keys()
+        else:
+            plain = (bool, int, float, str, list, tuple, dict, type(None))
+            candidates = {name for name, value in namespace.items()
+                          if isinstance(value, plain) and not name.startswith("_")}
+        unknown = sorted(candidates - set(names))
         if unknown:
             raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; the parameters are: {', '.join(names)}")
         return cls(**{name: namespace[name] for name in names if name in namespace})
 
     def describe(self) -> str:
         """One ``name = value`` line per parameter."""
-        return "\n".join(f"{name:>13} = {value!r}" for name, value in self.as_dict().items())
+        values = self.as_dict()
+        width = max(map(len, values))
+        return "\n".join(f"{name:>{width}} = {value!r}" for name, value in values.items())
+
+
+def _is_cell_history(history) -> bool:
+    return isinstance(history, list) and all(isinstance(source, str) for source in history)
+
+
+def _set_by_parameter_cells(history: list[str], parameters: set[str]) -> set[str]:
+    """Names assigned by the cells that set parameters, run since the config was last made.
+
+    ``history`` is IPython's ``In``: the source of every cell run, the running one last. A
+    cell sets parameters if it assigns one, or is papermill's injected ``# Parameters`` cell.
+    """
+    assigned: set[str] = set()
+    for source in reversed(history[:-1]):
+        if "from_namespace(" in source:  # the config was made from the cells before this one
+            break
+        names = _top_level_assignments(source)
+        if source.lstrip().startswith("# Parameters") or names & parameters:
+            assigned |= names
+    return assigned
+
+
+def _top_level_assignments(source: str) -> set[str]:
+    """The names a cell assigns outside functions and classes (``x = 1``, ``x: int = 1``, ``a, b = ...``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    targets = []
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign):
+            targets += statement.targets
+        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+            targets.append(statement.target)
+    return {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib import cbook
 from PIL import Image
-from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
 
 from .paths import resolve
 from .validate import check_choice, check_int
@@ -24,6 +24,12 @@ SYNTHETIC_CLASSES = (
     "disc", "ring", "square", "frame", "triangle",
     "cross", "h-stripes", "v-stripes", "checkers", "diagonals",
 )
+# Classes that look alike: a model's mistakes tend to stay inside a group.
+CLASS_GROUPS = {
+    "synthetic": {"shapes": SYNTHETIC_CLASSES[:6], "textures": SYNTHETIC_CLASSES[6:]},
+    "cifar10": {"animals": ("bird", "cat", "deer", "dog", "frog", "horse"),
+                "vehicles": ("airplane", "automobile", "ship", "truck")},
+}
 
 
 @dataclass
@@ -161,10 +167,15 @@ def sample_image(size: int = 224) -> torch.Tensor:
 
     Returns a 3 x size x size float tensor with values in [0, 1].
     """
+    check_int("size", size)
     with cbook.get_sample_data("grace_hopper.jpg") as file:
-        image = pil_to_tensor(Image.open(file).convert("RGB"))
-    image = center_crop(resize(image, size, antialias=True), size)
-    return image.float() / 255
+        image = Image.open(file).convert("RGB")
+    scale = size / min(image.size)  # the shorter side becomes `size`, then the centre is cut out
+    width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+    image = image.resize((width, height), Image.Resampling.BICUBIC)  # PIL filters out detail when shrinking
+    left, top = (width - size) // 2, (height - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
 
 
 def normalize(images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

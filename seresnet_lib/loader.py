@@ -26,7 +26,8 @@ class BatchLoader:
     ``mean``/``std``: per-channel normalization after scaling to [0, 1] (None: [0, 1] only,
     like ``ToTensor``). Every image appears exactly once per epoch; a last batch of a
     single image is merged into the one before (batch norm cannot train on one value).
-    The order and augmentations come from ``generator``, whose state a checkpoint saves.
+    The order and augmentations come from ``generator``, whose state a checkpoint saves;
+    ``restart()`` takes it back to ``seed``.
     """
 
     def __init__(self, split: ImageSplit, batch_size: int, *, shuffle: bool = False, augment: bool = False,
@@ -43,7 +44,12 @@ class BatchLoader:
         std = torch.ones(3) if std is None else torch.tensor(std)
         self.shift = (255 * mean).view(1, 3, 1, 1).to(self.device)
         self.scale = (1 / (255 * std)).view(1, 3, 1, 1).to(self.device)
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
+
+    def restart(self) -> None:
+        """Draw the epochs' orders and augmentations from the start again, as a new loader would."""
+        self.generator.manual_seed(self.seed)
 
     def __len__(self) -> int:
         return len(self.batch_bounds())

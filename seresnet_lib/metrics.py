@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -56,3 +58,18 @@ def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classe
     """The fraction of each class's images predicted right (NaN for a class with no images)."""
     matrix = confusion_matrix(predicted, labels, num_classes).double()
     return (matrix.diag() / matrix.sum(1)).float()
+
+
+def share_of_mistakes_within_groups(matrix: torch.Tensor, classes: tuple[str, ...],
+                                    groups: dict[str, tuple[str, ...]]) -> float:
+    """The fraction of the mistakes in a confusion ``matrix`` whose predicted class lies in the
+    true class's group (``groups``: name -> class names). NaN when there are no mistakes."""
+    group_of = {name: group for group, members in groups.items() for name in members}
+    missing = [name for name in classes if name not in group_of]
+    if missing:
+        raise ValueError(f"classes {missing} are in none of the groups {list(groups)}")
+    same = torch.tensor([[group_of[t] == group_of[p] for p in classes] for t in classes])
+    mistakes = matrix.clone()
+    mistakes.fill_diagonal_(0)
+    total = mistakes.sum().item()
+    return mistakes[same].sum().item() / total if total else math.nan

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .layers import EXPANSION, STEMS, STRIDE_PLACEMENTS, Bottleneck, Stem
-from .validate import check_choice, check_int
+from .validate import check_bool, check_choice, check_int
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,10 @@ class ResNetConfig:
     """Everything that defines one network; checked when created.
 
     ``reduction=None`` builds a plain ResNet, an integer r adds squeeze-and-excitation
-    with reduction ratio r to every bottleneck.
+    with reduction ratio r to every bottleneck. ``zero_init_residual`` starts the scale
+    of each block's last BN at zero, so that every block begins as the identity
+    (Goyal et al., 2017; torchvision's option of the same name): only the initial
+    weights change, not the architecture.
     """
 
     blocks: tuple[int, int, int, int] = (3, 4, 6, 3)
@@ -35,6 +38,7 @@ class ResNetConfig:
     reduction: int | None = None
     stem: str = "imagenet"
     stride_at: str = "1x1"
+    zero_init_residual: bool = False
 
     def __post_init__(self):
         for name in ("blocks", "widths"):
@@ -47,6 +51,7 @@ class ResNetConfig:
         check_int("num_classes", self.num_classes)
         check_choice("stem", self.stem, STEMS)
         check_choice("stride_at", self.stride_at, STRIDE_PLACEMENTS)
+        check_bool("zero_init_residual", self.zero_init_residual)
         if self.reduction is not None:
             check_int("reduction", self.reduction)
             narrowest = min(self.widths) * EXPANSION
@@ -97,6 +102,8 @@ class ResNet(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
+            elif isinstance(module, Bottleneck) and self.config.zero_init_residual:
+                nn.init.zeros_(module.bn3.weight)  # the branch adds nothing yet: the block is ReLU(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x)
@@ -124,15 +131,17 @@ def check_image_batch(x: torch.Tensor) -> None:
     raise ValueError(message)
 
 
-def resnet50(num_classes: int = 1000, *, stem: str = "imagenet", stride_at: str = "1x1") -> ResNet:
+def resnet50(num_classes: int = 1000, *, stem: str = "imagenet", stride_at: str = "1x1",
+             zero_init_residual: bool = False) -> ResNet:
     """ResNet-50 (He et al., 2016): 25,557,032 parameters with 1000 classes."""
-    return ResNet(ResNetConfig(num_classes=num_classes, stem=stem, stride_at=stride_at))
+    return ResNet(ResNetConfig(num_classes=num_classes, stem=stem, stride_at=stride_at,
+                               zero_init_residual=zero_init_residual))
 
 
-def seresnet50(
-    num_classes: int = 1000, reduction: int = 16, *, stem: str = "imagenet", stride_at: str = "1x1"
-) -> ResNet:
+def seresnet50(num_classes: int = 1000, reduction: int = 16, *, stem: str = "imagenet", stride_at: str = "1x1",
+               zero_init_residual: bool = False) -> ResNet:
     """SE-ResNet-50 (Hu et al., 2018): 28,088,024 parameters with 1000 classes and r = 16."""
     if reduction is None:
         raise ValueError("reduction must be a positive integer for SE-ResNet-50; use resnet50() for no SE")
-    return ResNet(ResNetConfig(num_classes=num_classes, reduction=reduction, stem=stem, stride_at=stride_at))
+    return ResNet(ResNetConfig(num_classes=num_classes, reduction=reduction, stem=stem, stride_at=stride_at,
+                               zero_init_residual=zero_init_residual))

@@ -19,17 +19,30 @@ def show_image(image: torch.Tensor, title: str = ""):
 
 
 def show_feature_maps(maps: torch.Tensor, title: str, columns: int = 8):
-    """Show each channel of a C x H x W feature map as its own small image."""
-    channels = maps.shape[0]
+    """Show each channel of a C x H x W feature map as its own small image, in one mosaic.
+
+    Each channel is scaled to its own range (dark: its lowest value, bright: its highest).
+    """
+    channels, height, width = maps.shape
     rows = math.ceil(channels / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.25 * columns, 1.25 * rows + 0.8), squeeze=False)
-    maps = maps.detach().cpu()
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < channels:
-            ax.imshow(maps[i].numpy(), cmap="viridis", interpolation="nearest")
-            ax.set_title(str(i), fontsize=9)
-    fig.suptitle(f"{title}\n{channels} channels of {maps.shape[1]} x {maps.shape[2]}", fontsize=14)
+    maps = maps.detach().cpu().float()
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    span = (maps.amax(dim=(1, 2), keepdim=True) - low).clamp_min(1e-12)
+    gap = max(1, height // 16)
+    mosaic = torch.full((rows * (height + gap) - gap, columns * (width + gap) - gap), float("nan"))
+    for i, channel in enumerate((maps - low) / span):
+        top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
+        mosaic[top:top + height, left:left + width] = channel
+    fig, ax = plt.subplots(figsize=(1.25 * columns, 1.25 * rows + 0.8))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    ax.imshow(mosaic.numpy(), cmap=cmap, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([r * (height + gap) + height / 2 for r in range(rows)],
+                  [f"{r * columns}-{min(channels, (r + 1) * columns) - 1}" for r in range(rows)], fontsize=9)
+    ax.set_ylabel("channels", fontsize=11)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(f"{title}\n{channels} channels of {height} x {width}", fontsize=14)
     fig.tight_layout()
     return fig
 
@@ -66,18 +79,25 @@ def plot_reduction_tradeoff(ratios, counts, paper_millions, baseline_count):
 
 
 def show_image_grid(images: torch.Tensor, titles: list[str], title: str, columns: int = 8):
-    """Small images (N x 3 x H x W, uint8 or floats in [0, 1]) in a grid, each with a caption."""
-    rows = math.ceil(len(images) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows + 0.6), squeeze=False)
+    """Small images (N x 3 x H x W, uint8 or floats in [0, 1]) in a grid, each with its caption above it."""
+    count, _, height, width = images.shape
+    rows = math.ceil(count / columns)
     images = images.detach().cpu()
     if images.dtype == torch.uint8:
         images = images.float() / 255
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(images):
-            ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-            ax.set_title(titles[i], fontsize=10)
-    fig.suptitle(title, fontsize=14)
+    lines = max((caption.count("\n") + 1 for caption in titles), default=1)
+    cell_width, cell_height = 1.2 * width, (1 + 0.3 * lines) * height  # room between images for captions
+    fig, ax = plt.subplots(figsize=(1.5 * columns, (1.25 + 0.3 * lines) * rows + 0.6))
+    for i, (image, caption) in enumerate(zip(images, titles, strict=True)):
+        left, bottom = (i % columns) * cell_width, (i // columns) * cell_height + (cell_height - height)
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest",
+                  extent=(left, left + width, bottom + height, bottom))
+        ax.text(left + width / 2, bottom - 0.08 * height, caption, ha="center", va="bottom", fontsize=10)
+    ax.set_xlim(-0.1 * width, columns * cell_width)
+    ax.set_ylim(rows * cell_height, 0)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=14)
     fig.tight_layout()
     return fig
 

@@ -33,7 +33,7 @@ CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
 CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
 # (epochs too, for the step schedule: the cosine schedule's shape depends on it.)
-RESUMABLE_CHANGES = {"epochs", "resume", "out_dir", "device", "data_dir", "download"}
+RESUMABLE_CHANGES = {"epochs", "resume", "out_dir", "device", "channels_last", "data_dir", "download"}
 
 
 @dataclass
@@ -50,36 +50,57 @@ class History:
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
-    """The model the config names, on the config's device."""
-    if config.model == "seresnet50":
-        model = seresnet50(num_classes, reduction=config.reduction, stem=config.stem)
-    else:
-        model = resnet50(num_classes, stem=config.stem)
-    return model.to(config.torch_device)
+    """The model the config names, on the config's device, in channels-last layout if the config asks."""
+    factory = seresnet50 if config.model == "seresnet50" else resnet50
+    options = dict(reduction=config.reduction) if config.model == "seresnet50" else {}
+    model = factory(num_classes, stem=config.stem, zero_init_residual=config.zero_init_residual, **options)
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    return model.to(config.torch_device, memory_format=layout)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig):
     """SGD (momentum, Nesterov, weight decay) and its per-epoch learning-rate schedule."""
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=config.nesterov)
+    return optimizer, make_scheduler(optimizer, config)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """The config's per-epoch learning-rate schedule for ``optimizer``."""
     if config.schedule == "step":
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
-    else:
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    return optimizer, scheduler
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+
+
+def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer) -> tuple[float, float]:
+    """One pass over ``batches`` of (images N x 3 x H x W, labels N): the mean loss and accuracy."""
+    model.train()  # batch norm uses each batch's own statistics (and updates its running ones)
+    tally = Tally(next(model.parameters()).device)  # running sums of the loss and the right answers
+    for images, labels in batches:
+        logits = model(images)  # forward pass: N x classes scores
+        loss = nn.functional.cross_entropy(logits, labels)  # the mean over the batch
+        optimizer.zero_grad(set_to_none=True)  # forget the previous batch's gradients
+        loss.backward()  # backward pass: the gradient of the loss for every weight
+        optimizer.step()  # SGD: every weight takes a step against its (momentum-smoothed) gradient
+        tally.add(logits, labels, loss * len(labels))  # added up on the device: no waiting here
+    return tally.result()  # one wait for the device, at the end of the epoch
 
 
 def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, config: TrainConfig,
-        progress: str = "auto") -> History:
+        optimizer: torch.optim.Optimizer | None = None, scheduler=None, progress: str = "auto") -> History:
     """Train ``model`` for ``config.epochs`` epochs (or the rest of them, with ``config.resume``).
 
-    ``progress``: "bar" (a progress bar per epoch), "lines" (one line per epoch, for
-    papermill and CI), or "auto" (a bar in a terminal or an interactive notebook).
+    Each epoch is one ``train_one_epoch``, a step of the learning-rate schedule, an evaluation
+    on ``test_loader`` and a checkpoint. ``optimizer`` and ``scheduler``: the caller's own
+    (the scheduler must drive that optimizer), else built from the config. A new run starts
+    ``train_loader`` from its seed, so a model and config give the same run whatever used the
+    loader before. ``progress``: "bar" (a progress bar per epoch), "lines" (one line per
+    epoch, for papermill and CI), or "auto" (a bar in a terminal or an interactive notebook).
     """
     if progress not in ("auto", "bar", "lines"):
         raise ValueError(f"progress={progress!r} is not allowed; choose one of 'auto', 'bar', 'lines'")
+    optimizer, scheduler = _optimizer_and_scheduler(model, config, optimizer, scheduler)
     bar = progress == "bar" or (progress == "auto" and _interactive())
-    optimizer, scheduler = make_optimizer(model, config)
     run_dir = _run_dir(resolve(config.out_dir), config.resume)
     history = History(run_dir=run_dir)
     if (run_dir / CHECKPOINT).exists():
@@ -95,6 +116,7 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
             print(f"the run already has {len(history.epochs)} epochs: nothing to train (raise epochs to go on)")
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
+        train_loader.restart()
         print(f"new run in {display(run_dir)}")
 
     for epoch in range(len(history.epochs) + 1, config.epochs + 1):
@@ -102,7 +124,7 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
         lr = optimizer.param_groups[0]["lr"]
         batches = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, file=sys.stdout) \
             if bar else train_loader
-        train_loss, train_acc = _train_epoch(model, batches, optimizer)
+        train_loss, train_acc = train_one_epoch(model, batches, optimizer)
         scheduler.step()
         test_loss, test_acc = evaluate(model, test_loader)
         row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
@@ -115,18 +137,20 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
     return history
 
 
-def _train_epoch(model: nn.Module, batches, optimizer) -> tuple[float, float]:
-    """One pass over the training batches: mean loss and accuracy."""
-    model.train()
-    tally = Tally(next(model.parameters()).device)
-    for images, labels in batches:
-        logits = model(images)
-        loss = nn.functional.cross_entropy(logits, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        tally.add(logits, labels, loss * len(labels))
-    return tally.result()
+def _optimizer_and_scheduler(model, config, optimizer, scheduler):
+    """The caller's optimizer and scheduler, completed from the config where one is missing."""
+    if optimizer is None:
+        if scheduler is not None:
+            raise ValueError("a scheduler was given without its optimizer; pass optimizer= as well")
+        return make_optimizer(model, config)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    if scheduler is None:
+        return optimizer, make_scheduler(optimizer, config)
+    if getattr(scheduler, "optimizer", None) is not optimizer:
+        raise ValueError("the scheduler drives another optimizer than the one given; "
+                         "create it with the optimizer you pass to fit()")
+    return optimizer, scheduler
 
 
 def _interactive() -> bool:

@@ -1,11 +1,14 @@
 """TrainConfig refuses bad parameters, naming the parameter and what is allowed."""
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from seresnet_lib.config import TrainConfig
 
-# (parameters, the message's key part): each is also run through the notebook in test_training_notebook.py
+# (parameters, the message's key part); test_training_notebook.py runs one through the notebook
 BAD_PARAMETERS = [
     (dict(dataset="imagenet"), "dataset='imagenet' is not allowed; choose one of 'synthetic', 'cifar10'"),
     (dict(model="vgg16"), "model='vgg16' is not allowed; choose one of 'seresnet50', 'resnet50'"),
@@ -45,6 +48,8 @@ def test_bad_parameter_is_named(parameters, message):
         (dict(batch_size=1), "batch_size must be >= 2: batch norm cannot train on a single image"),
         (dict(reduction=512), "reduction must be between 1 and 256, got 512"),
         (dict(seed=2**32), "seed must be between 0 and 4294967295, got 4294967296"),
+        (dict(zero_init_residual="no"), "zero_init_residual must be True or False, got 'no' (str)"),
+        (dict(channels_last=1), "channels_last must be True or False, got 1 (int)"),
     ],
 )
 def test_more_bad_parameters(parameters, message):
@@ -59,12 +64,65 @@ def test_cuda_without_a_gpu_is_refused():
         TrainConfig(device="cuda")
 
 
-def test_from_namespace_takes_the_parameters_and_refuses_unknown_names():
-    namespace = {"epochs": 3, "lr": 0.1, "torch": torch, "In": [], "_": None, "plt": object()}
+def test_outside_a_notebook_every_plain_global_must_be_a_parameter():
+    namespace = {"epochs": 3, "lr": 0.1, "torch": torch, "_": None, "plt": object()}
     config = TrainConfig.from_namespace(namespace)
     assert (config.epochs, config.lr, config.batch_size) == (3, 0.1, 128)
     with pytest.raises(ValueError, match="unknown parameter\\(s\\): epoch; the parameters are: dataset, model"):
         TrainConfig.from_namespace({**namespace, "epoch": 3})
+
+
+PARAMETERS_CELL = 'dataset = "synthetic"\nepochs = 3\nlr = 0.1'
+CONFIG_CELL = "config = TrainConfig.from_namespace(globals())"
+
+
+def notebook(*cells, **values):
+    """A notebook's globals after running ``cells`` (IPython keeps their sources in ``In``)."""
+    return {"In": ["", "import torch", *cells], "torch": torch, "dataset": "synthetic", "epochs": 3, "lr": 0.1,
+            **values}
+
+
+def test_a_misspelt_papermill_parameter_is_refused_by_name():
+    injected = "# Parameters\nepoch = 12\n"
+    namespace = notebook(PARAMETERS_CELL, injected, CONFIG_CELL, epoch=12)
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\): epoch; the parameters are"):
+        TrainConfig.from_namespace(namespace)
+
+
+@pytest.mark.parametrize("name", ["_lr", "learning_rate"])
+def test_any_name_papermill_injects_must_be_a_parameter(name):
+    namespace = notebook(PARAMETERS_CELL, f"# Parameters\n{name} = 0.5\n", CONFIG_CELL, **{name: 0.5})
+    with pytest.raises(ValueError, match=f"unknown parameter\\(s\\): {name};"):
+        TrainConfig.from_namespace(namespace)
+
+
+def test_rerunning_the_parameters_and_config_cells_after_the_lesson_works():
+    lesson = ["train_set = load_dataset()", "classes = train_set.classes", "answer = None", "best = 0.75"]
+    namespace = notebook(PARAMETERS_CELL, CONFIG_CELL, *lesson, PARAMETERS_CELL.replace("3", "5"), CONFIG_CELL,
+                         classes=("a", "b"), answer=None, best=0.75)
+    namespace["epochs"] = 5
+    assert TrainConfig.from_namespace(namespace).epochs == 5
+    only_config = notebook(PARAMETERS_CELL, CONFIG_CELL, *lesson, CONFIG_CELL, classes=("a", "b"))
+    assert TrainConfig.from_namespace(only_config).epochs == 3
+
+
+def test_a_name_typed_into_the_parameters_cell_on_a_rerun_is_refused():
+    edited = PARAMETERS_CELL + "\nbatch = 32"
+    namespace = notebook(PARAMETERS_CELL, CONFIG_CELL, "classes = ()", edited, CONFIG_CELL, classes=(), batch=32)
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\): batch;"):
+        TrainConfig.from_namespace(namespace)
+
+
+def test_once_the_parameters_cell_is_fixed_a_stale_misspelt_global_does_not_count():
+    typo = PARAMETERS_CELL + "\nbatch = 32"
+    fixed = PARAMETERS_CELL + "\nbatch_size = 32"
+    namespace = notebook(typo, CONFIG_CELL, fixed, CONFIG_CELL, batch=32, batch_size=32)
+    assert TrainConfig.from_namespace(namespace).batch_size == 32
+
+
+def test_overwriting_ipythons_cell_history_is_refused():
+    with pytest.raises(ValueError, match="In is IPython's list of the cells run so far, not a parameter"):
+        TrainConfig.from_namespace({"In": 3, "epochs": 3})
 
 
 def test_defaults_are_the_article_recipe_on_offline_data():
@@ -73,5 +131,27 @@ def test_defaults_are_the_article_recipe_on_offline_data():
     assert recipe == (12, 128, 0.01, 0.9, 5e-4)
     assert config.nesterov and (config.schedule, config.lr_step, config.lr_gamma) == ("step", 5, 0.1)
     assert not config.augment and not config.normalize and config.stem == "imagenet"
+    assert not config.zero_init_residual  # the article's initialization
     assert config.torch_device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert "batch_size = 128" in config.describe()
+
+
+PRESETS = sorted((Path(__file__).resolve().parents[1] / "notebooks" / "params").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_each_preset_sets_every_parameter_to_a_valid_value(path):
+    """papermill overrides only what a preset names: a parameter left out keeps the lesson's small default."""
+    preset = yaml.safe_load(path.read_text())
+    assert set(preset) == set(TrainConfig().as_dict())
+    TrainConfig(**{**preset, "device": "cpu"})
+
+
+def test_the_article_preset_is_the_articles_recipe():
+    preset = yaml.safe_load((PRESETS[0].parent / "article_recipe.yaml").read_text())
+    assert {k: preset[k] for k in ("dataset", "stem", "epochs", "batch_size", "lr", "momentum", "weight_decay",
+                                   "nesterov", "schedule", "lr_step", "lr_gamma", "augment", "normalize",
+                                   "zero_init_residual", "train_size")} == dict(
+        dataset="cifar10", stem="imagenet", epochs=12, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
+        nesterov=True, schedule="step", lr_step=5, lr_gamma=0.1, augment=False, normalize=False,
+        zero_init_residual=False, train_size=None)

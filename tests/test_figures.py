@@ -53,10 +53,29 @@ def test_learning_curves_mark_the_learning_rate_drops():
 
 def test_grids_and_confusion_matrix_draw_every_item():
     images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
-    assert sum(ax.has_data() for ax in show_image_grid(images, list("abcdefghij"), "grid").axes) == 10
-    assert sum(ax.has_data() for ax in show_feature_maps(torch.rand(5, 8, 8), "maps").axes) == 5
+    grid = show_image_grid(images, list("abcdefghij"), "grid", columns=4)
+    assert len(grid.axes[0].images) == 10 and set("abcdefghij") <= texts(grid)
+    first = grid.axes[0].images[0]
+    assert torch.equal(torch.from_numpy(first.get_array()), images[0].permute(1, 2, 0) / 255)
     matrix = torch.tensor([[3, 1], [0, 4]])
     assert {"3", "1", "0", "4"} <= texts(plot_confusion_matrix(matrix, ("a", "b"), "confusion"))
+
+
+def test_feature_maps_show_every_channel_scaled_to_its_own_range():
+    maps = torch.randn(5, 8, 8) * torch.arange(1, 6).view(5, 1, 1)  # channels of different ranges
+    figure = show_feature_maps(maps, "maps", columns=4)
+    [image] = figure.axes[0].images
+    mosaic = torch.from_numpy(image.get_array().filled(float("nan")))
+    assert mosaic.shape == (2 * 8 + 1, 4 * 8 + 3)  # 2 rows and 4 columns of 8 x 8, 1-pixel gaps
+    for i in range(5):
+        top, left = (i // 4) * 9, (i % 4) * 9
+        tile = mosaic[top:top + 8, left:left + 8]
+        expected = (maps[i] - maps[i].min()) / (maps[i].max() - maps[i].min())
+        assert torch.allclose(tile, expected, atol=1e-6)
+    assert mosaic[9:, 9:].isnan().all()  # no channels 5-7: blank
+    axes = figure.axes[0]
+    assert [label.get_text() for label in axes.get_yticklabels()] == ["0-3", "4-4"]
+    assert axes.get_ylabel() == "channels"
 
 
 def test_sample_image_is_an_offline_photo_in_unit_range():

@@ -239,3 +239,38 @@ def test_same_seed_same_weights():
     torch.manual_seed(7)
     b = seresnet50(10)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_zero_init_residual_starts_every_block_as_the_identity():
+    torch.manual_seed(0)
+    model = seresnet50(10, zero_init_residual=True).train()
+    blocks = [m for m in model.modules() if isinstance(m, Bottleneck)]
+    assert len(blocks) == 16 and all((block.bn3.weight == 0).all() for block in blocks)
+    assert count_parameters(model) == 26_059_514  # the same architecture, other initial weights
+    x = torch.rand(4, 256, 8, 8)  # a block's input comes out of a ReLU: >= 0
+    assert torch.equal(model.stage1[1](x), x)  # ReLU(x + 0) = x, in training mode too
+    conv_block = model.stage2[0]  # its projection shortcut still transforms x
+    assert conv_block(x).shape == (4, 512, 4, 4)
+    default = seresnet50(10)
+    assert all(m.bn3.weight.eq(1).all() for m in default.modules() if isinstance(m, Bottleneck))
+
+
+def test_zero_init_residual_must_be_a_bool():
+    with pytest.raises(ValueError, match="zero_init_residual must be True or False, got 1 \\(int\\)"):
+        ResNetConfig(zero_init_residual=1)
+
+
+@pytest.mark.parametrize("build, input_size", [
+    (lambda: seresnet50(), (3, 224, 224)),
+    (lambda: resnet50(stride_at="3x3"), (3, 160, 160)),
+    (lambda: seresnet50(10, stem="cifar"), (3, 32, 32)),
+    (lambda: Bottleneck(256, 128, stride=2, reduction=16), (256, 28, 28)),
+], ids=["seresnet50", "resnet50-v1.5", "cifar-stem", "se-conv-block"])
+def test_multiply_adds_agree_with_torchs_flop_counter(build, input_size):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.eval()(torch.zeros(1, *input_size))
+    assert count_multiply_adds(model, input_size) == counter.get_total_flops() // 2
