@@ -1,16 +1,23 @@
-"""Lesson 05 through papermill: a tiny run writes metrics.json; bad parameters stop at the config cell."""
+"""Lesson 05 through papermill: what only a papermill run can show.
 
-import json
+Every bad value is a unit test of TrainConfig (test_config.py); here a misspelt name, which only
+papermill can pass, shows that the notebook stops in its config cell, before any data or model work. A whole tiny run, re-run cell
+by cell, is in test_rerun.py; the budget of the default parameters is in test_budget.py.
+"""
+
+import ast
+import inspect
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
-import torch
-from test_config import BAD_PARAMETERS
+
+from seresnet_lib.config import TrainConfig
+from seresnet_lib.train import train_one_epoch
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_train_cifar10.ipynb"
-TINY = dict(train_size=64, test_size=48, epochs=2, batch_size=32, lr_step=1)
+CELLS = nbformat.read(NOTEBOOK, as_version=4).cells
 
 
 def execute(tmp_path, **parameters):
@@ -20,41 +27,44 @@ def execute(tmp_path, **parameters):
     return output
 
 
-def test_parameters_cell_is_tagged_for_papermill():
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    tagged = [i for i, cell in enumerate(cells) if "parameters" in cell.metadata.get("tags", [])]
+def test_parameters_cell_is_tagged_for_papermill_and_sets_every_parameter():
+    tagged = [i for i, cell in enumerate(CELLS) if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1
-    assert "TrainConfig.from_namespace(globals())" in cells[tagged[0] + 2].source  # validated next
+    assert "TrainConfig.from_namespace(globals())" in CELLS[tagged[0] + 2].source  # validated next
+    assigned = [target.id for node in ast.parse(CELLS[tagged[0]].source).body for target in node.targets]
+    assert assigned == list(TrainConfig().as_dict())
 
 
-def test_tiny_run_writes_metrics(tmp_path):
-    out_dir = tmp_path / "runs"
-    executed = execute(tmp_path, out_dir=str(out_dir), **TINY)
-    metrics = json.loads((out_dir / "run-001" / "metrics.json").read_text())
-    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
-    assert {k: metrics["parameters"][k] for k in TINY} == TINY
-    assert metrics["parameters"]["dataset"] == "synthetic"
-    assert 0 <= metrics["best_test_acc"] <= 1
-    text = executed.read_text()
-    assert "epoch   2/2" in text and "at least twice chance" in text
+def test_no_other_cell_assigns_a_parameter_name():
+    """A cell that assigns a parameter counts as a parameters cell when the config is made."""
+    parameters = set(TrainConfig().as_dict())
+    for cell in CELLS:
+        if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            assigned = {node.id for statement in tree.body if isinstance(statement, ast.Assign)
+                        for target in statement.targets for node in ast.walk(target) if isinstance(node, ast.Name)}
+            assert not assigned & parameters, cell.source[:80]
+
+
+def test_the_lesson_shows_the_librarys_training_loop_verbatim():
+    [cell] = [cell for cell in CELLS if cell.source.startswith("def train_one_epoch(")]
+    assert cell.source == inspect.getsource(train_one_epoch).strip()
+    source = cell.source
+    for step in ("model(images)", "cross_entropy", "zero_grad", "backward()", "step()", "tally.add"):
+        assert step in source
+
+
+def test_a_misspelt_parameter_stops_the_notebook_in_its_config_cell(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        execute(tmp_path, out_dir=str(tmp_path / "runs"), epoch=3)
+    assert error.value.ename == "ValueError"
+    assert "unknown parameter(s): epoch; the parameters are: dataset" in error.value.evalue
+    assert "TrainConfig" in error.value.source  # stopped in the config cell, before any data or model work
+    assert not (tmp_path / "runs").exists()
 
 
 def test_data_dir_and_download_reach_the_dataset(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as error:
-        execute(tmp_path, dataset="cifar10", data_dir=str(tmp_path / "no-cifar"), download=False, **TINY)
+        execute(tmp_path, dataset="cifar10", data_dir=str(tmp_path / "no-cifar"), download=False)
     assert error.value.ename == "DatasetUnavailable"
     assert f"CIFAR-10 is not in {tmp_path / 'no-cifar'}/ and download=False" in error.value.evalue
-
-
-CASES = BAD_PARAMETERS + [(dict(epoch=3), "unknown parameter(s): epoch; the parameters are: dataset")] + (
-    [] if torch.cuda.is_available() else [(dict(device="cuda"), "device='cuda' but no CUDA GPU is available here")])
-
-
-@pytest.mark.parametrize("parameters, message", CASES, ids=[m.split(" ")[0] for _, m in CASES])
-def test_bad_parameter_stops_the_notebook_with_its_name(tmp_path, parameters, message):
-    with pytest.raises(papermill.PapermillExecutionError) as error:
-        execute(tmp_path, out_dir=str(tmp_path / "runs"), **parameters)
-    assert error.value.ename == "ValueError"
-    assert message in error.value.evalue
-    assert "TrainConfig" in error.value.source  # stopped in the config cell, before any data or model work
-    assert not (tmp_path / "runs").exists()

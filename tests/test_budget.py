@@ -1,0 +1,52 @@
+"""Lesson 05's default parameters keep it within its time budget: counted in images, not timed.
+
+Machines differ 4-5x in speed, so the budget is in image-equivalents: seconds x R, where R is
+the images per second of one reference SE-ResNet-50 training step on the same machine (32 x 32,
+batch 128, fp32). Lesson 05 may cost 10,000 of them: about 3 minutes on a slow laptop CPU
+(R = 56), under 1 minute on a fast one. The cost of each part, in image-equivalents, measured on
+a 2-core AVX-512 CPU (R = 167-183) and with PyTorch's and oneDNN's portable kernels (R = 55):
+"""
+
+import ast
+from pathlib import Path
+
+import nbformat
+
+from seresnet_lib.config import TrainConfig
+
+LESSON_BUDGET = 10_000
+TRAIN_IMAGE = 1.25  # one image through a training step at batch >= 64, channels-last (measured 1.07-1.20)
+EVAL_IMAGE = 0.3  # one image through an evaluation pass at batch 500 (measured 0.20-0.27)
+OVERHEAD = 1_600  # kernel start, imports, data, model, figures, checkpoints (measured 8-9 s at R = 183)
+SMALLEST_BATCH = 64  # below it a training step costs more per image than TRAIN_IMAGE
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_train_cifar10.ipynb"
+
+
+def default_parameters() -> TrainConfig:
+    """The values the lesson's parameters cell assigns."""
+    [cell] = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    values = {}
+    exec(compile(ast.parse(cell.source), "<parameters>", "exec"), {}, values)
+    return TrainConfig(**values)
+
+
+def image_equivalents(config: TrainConfig) -> float:
+    """What a run of lesson 05 with ``config`` costs: training, evaluating after each epoch, the
+    two-batch loop demonstration (twice), predicting the test set once, and the fixed overhead."""
+    trained = config.train_size * config.epochs + 2 * 2 * config.batch_size
+    evaluated = config.test_size * (config.epochs + 1)
+    return TRAIN_IMAGE * trained + EVAL_IMAGE * evaluated + OVERHEAD
+
+
+def test_lesson_05_defaults_fit_the_budget():
+    config = default_parameters()
+    assert config.dataset == "synthetic" and config.train_size and config.test_size  # offline, and sized
+    assert config.stem == "imagenet" and config.channels_last  # the costs above were measured so
+    assert config.batch_size >= SMALLEST_BATCH
+    assert image_equivalents(config) <= LESSON_BUDGET
+
+
+def test_the_count_grows_with_the_work():
+    config = default_parameters()
+    doubled = TrainConfig(**{**config.as_dict(), "epochs": 2 * config.epochs})
+    assert image_equivalents(doubled) > LESSON_BUDGET  # twice the epochs would not fit
