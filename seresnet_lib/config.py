@@ -102,11 +102,11 @@ class TrainConfig:
 
         papermill only warns about a parameter the notebook does not have, so a misspelt
         name (``epoch`` for ``epochs``) would silently train with the default: it is refused
-        here instead. In a notebook the names checked are those that the cells setting
-        parameters (the ``parameters`` cell, papermill's injected ``# Parameters`` cell)
-        assigned since the config was last made, so the lesson's own variables never count
-        and its cells can be re-run in any order. Outside IPython, every global holding a
-        plain value that is not a parameter is refused.
+        here instead. In a notebook the names checked are those assigned by the latest run of
+        the ``parameters`` cell and by papermill's injected ``# Parameters`` cell, read from
+        IPython's record of the cells run, so the lesson's own variables never count and its
+        cells can be re-run in any order. Outside IPython, every global holding a plain value
+        that is not a parameter is refused.
         """
         names = [f.name for f in fields(cls)]
         if "In" in namespace:
@@ -135,31 +135,52 @@ def _is_cell_history(history) -> bool:
 
 
 def _set_by_parameter_cells(history: list[str], parameters: set[str]) -> set[str]:
-    """Names assigned by the cells that set parameters, run since the config was last made.
+    """Names assigned by the latest run of the parameters cell and the cells run after it that set parameters.
 
-    ``history`` is IPython's ``In``: the source of every cell run, the running one last. A
-    cell sets parameters if it assigns one, or is papermill's injected ``# Parameters`` cell.
+    ``history`` is IPython's ``In``: the source of every cell run, the running one last. A cell
+    sets parameters if it assigns one, or is papermill's injected ``# Parameters`` cell. Older
+    runs of the parameters cell do not count: a misspelt name fixed since is no longer set there.
     """
     assigned: set[str] = set()
     for source in reversed(history[:-1]):
-        if "from_namespace(" in source:  # the config was made from the cells before this one
-            break
         names = _top_level_assignments(source)
-        if source.lstrip().startswith("# Parameters") or names & parameters:
+        injected = source.lstrip().startswith("# Parameters")
+        if injected or names & parameters:
             assigned |= names
+            if not injected:
+                break
     return assigned
 
 
 def _top_level_assignments(source: str) -> set[str]:
-    """The names a cell assigns outside functions and classes (``x = 1``, ``x: int = 1``, ``a, b = ...``)."""
+    """The names a cell assigns outside functions and classes (``x = 1``, ``x: int = 1``, ``a, b = ...``).
+
+    A cell run under a cell magic (``%%time``) is read from the magic's body.
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return set()
-    targets = []
+    names = set()
     for statement in tree.body:
         if isinstance(statement, ast.Assign):
-            targets += statement.targets
+            names.update(*map(_bound_names, statement.targets))
         elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
-            targets.append(statement.target)
-    return {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
+            names.update(_bound_names(statement.target))
+        elif (isinstance(statement, ast.Expr) and isinstance(call := statement.value, ast.Call)
+              and isinstance(call.func, ast.Attribute) and call.func.attr == "run_cell_magic"
+              and len(call.args) == 3 and isinstance(body := call.args[2], ast.Constant)
+              and isinstance(body.value, str)):
+            names |= _top_level_assignments(body.value)
+    return names
+
+
+def _bound_names(target: ast.expr) -> set[str]:
+    """The variables an assignment target binds: ``x``, ``a, b``, ``[a, *rest]``; not ``obj.x`` or ``d[k]``."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return set().union(*map(_bound_names, target.elts))
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return set()

@@ -40,8 +40,9 @@ def count_multiply_adds(model: nn.Module, input_size: Sequence[int] = (3, 224, 2
     Counts what papers count when they quote "FLOPs" for ResNets: the multiply-adds of the
     convolutions (``nn.Conv2d``) and fully connected layers (``nn.Linear``). Each output value
     of a convolution takes in_channels / groups x kernel height x kernel width of them, each
-    output of a linear layer in_features. (torch's ``FlopCounterMode`` agrees, at 2 FLOPs per
-    multiply-add; the tests check it.)
+    output of a linear layer in_features. Layers called as functions (``F.conv2d``, ``@``) are
+    not seen; for networks built from these modules torch's ``FlopCounterMode`` gives the same
+    total, at 2 FLOPs per multiply-add (the tests check it).
     """
     x = probe_input(model, input_size)
     total = 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -63,13 +61,16 @@ def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classe
 def share_of_mistakes_within_groups(matrix: torch.Tensor, classes: tuple[str, ...],
                                     groups: dict[str, tuple[str, ...]]) -> float:
     """The fraction of the mistakes in a confusion ``matrix`` whose predicted class lies in the
-    true class's group (``groups``: name -> class names). NaN when there are no mistakes."""
+    true class's group (``groups``: name -> class names; each class in exactly one). With no
+    mistakes at all, 1.0."""
     group_of = {name: group for group, members in groups.items() for name in members}
     missing = [name for name in classes if name not in group_of]
     if missing:
         raise ValueError(f"classes {missing} are in none of the groups {list(groups)}")
+    if sum(map(len, groups.values())) != len(group_of):
+        raise ValueError(f"a class is in more than one of the groups {dict(groups)}")
     same = torch.tensor([[group_of[t] == group_of[p] for p in classes] for t in classes])
     mistakes = matrix.clone()
     mistakes.fill_diagonal_(0)
     total = mistakes.sum().item()
-    return mistakes[same].sum().item() / total if total else math.nan
+    return mistakes[same].sum().item() / total if total else 1.0

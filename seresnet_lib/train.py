@@ -92,7 +92,8 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
 
     Each epoch is one ``train_one_epoch``, a step of the learning-rate schedule, an evaluation
     on ``test_loader`` and a checkpoint. ``optimizer`` and ``scheduler``: the caller's own
-    (the scheduler must drive that optimizer), else built from the config. A new run starts
+    (the scheduler must drive that optimizer), else built from the config; a resumed run takes
+    their state, learning rates included, from its checkpoint. A new run starts
     ``train_loader`` from its seed, so a model and config give the same run whatever used the
     loader before. ``progress``: "bar" (a progress bar per epoch), "lines" (one line per
     epoch, for papermill and CI), or "auto" (a bar in a terminal or an interactive notebook).
@@ -105,6 +106,11 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
     history = History(run_dir=run_dir)
     if (run_dir / CHECKPOINT).exists():
         state = _read_checkpoint(run_dir / CHECKPOINT, config)
+        for role, used in (("optimizer", optimizer), ("scheduler", scheduler)):
+            saved = state.get(f"{role}_class", type(used).__name__)
+            if saved != type(used).__name__:
+                raise ValueError(f"cannot resume {display(run_dir)}: it was trained with {saved} as its "
+                                 f"{role}, not {type(used).__name__}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -145,11 +151,18 @@ def _optimizer_and_scheduler(model, config, optimizer, scheduler):
         return make_optimizer(model, config)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    own = {id(p) for p in model.parameters()}
+    if any(id(p) not in own for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError("the optimizer updates parameters that are not this model's (was it made for a copy "
+                         "of the model?); create it from model.parameters()")
     if scheduler is None:
         return optimizer, make_scheduler(optimizer, config)
     if getattr(scheduler, "optimizer", None) is not optimizer:
         raise ValueError("the scheduler drives another optimizer than the one given; "
                          "create it with the optimizer you pass to fit()")
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise ValueError("fit() steps the scheduler once per epoch without a metric, and ReduceLROnPlateau "
+                         "needs one; use a schedule such as StepLR or CosineAnnealingLR")
     return optimizer, scheduler
 
 
@@ -219,6 +232,8 @@ def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
+        "optimizer_class": type(optimizer).__name__,
+        "scheduler_class": type(scheduler).__name__,
         # The loader draws its order and augmentations on a CPU generator, and nothing in
         # training draws from the GPU's, so these two states make a resumed run exact.
         "rng": {"torch": torch.get_rng_state(), "loader": train_loader.generator.get_state()},

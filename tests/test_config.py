@@ -120,6 +120,23 @@ def test_once_the_parameters_cell_is_fixed_a_stale_misspelt_global_does_not_coun
     assert TrainConfig.from_namespace(namespace).batch_size == 32
 
 
+def test_rerunning_the_config_cell_after_a_refusal_refuses_again():
+    typo = PARAMETERS_CELL + "\nepoch = 8"
+    namespace = notebook(typo, CONFIG_CELL, CONFIG_CELL, "classes = ()", CONFIG_CELL, epoch=8, classes=())
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\): epoch;"):
+        TrainConfig.from_namespace(namespace)
+
+
+def test_only_variables_count_as_assigned_and_cell_magics_are_read():
+    settings = PARAMETERS_CELL + "\ntorch.backends.cudnn.benchmark = True\noptions = {}\noptions['x'] = 1"
+    namespace = notebook(settings, CONFIG_CELL, options={"x": 1})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\): options;"):  # not torch
+        TrainConfig.from_namespace(namespace)
+    timed = "get_ipython().run_cell_magic('time', '', 'epochs = 3\\nepoch = 5\\n')"  # %%time over the cell
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\): epoch;"):
+        TrainConfig.from_namespace(notebook(timed, CONFIG_CELL, epoch=5))
+
+
 def test_overwriting_ipythons_cell_history_is_refused():
     with pytest.raises(ValueError, match="In is IPython's list of the cells run so far, not a parameter"):
         TrainConfig.from_namespace({"In": 3, "epochs": 3})

@@ -5,7 +5,6 @@ same code as SE-ResNet-50 in a fraction of the time (lesson 05's tests train the
 """
 
 import json
-import math
 
 import pytest
 import torch
@@ -286,7 +285,26 @@ def test_a_scheduler_must_come_with_its_own_optimizer(tmp_path):
         fit(model, None, None, config, optimizer=other, scheduler=scheduler)
     with pytest.raises(ValueError, match="optimizer must be a torch.optim.Optimizer, got str"):
         fit(model, None, None, config, optimizer="sgd")
+    for_a_copy, _ = make_optimizer(small_model(config), config)
+    with pytest.raises(ValueError, match="the optimizer updates parameters that are not this model's"):
+        fit(model, None, None, config, optimizer=for_a_copy)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau needs one"):
+        fit(model, None, None, config, optimizer=optimizer, scheduler=plateau)
     assert not any(tmp_path.iterdir())  # refused before a run folder was made
+
+
+def test_a_run_resumes_only_with_the_kind_of_optimizer_and_scheduler_it_used(tmp_path):
+    run(tmp_path, epochs=1)
+    config = TrainConfig(out_dir=str(tmp_path), **{**TINY, "epochs": 2, "resume": True})
+    model = small_model(config)
+    adam = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="it was trained with SGD as its optimizer, not Adam"):
+        fit(model, *loaders(config), config, optimizer=adam, progress="lines")
+    sgd = torch.optim.SGD(model.parameters(), lr=0.02)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(sgd, T_max=2)
+    with pytest.raises(ValueError, match="it was trained with StepLR as its scheduler, not CosineAnnealingLR"):
+        fit(model, *loaders(config), config, optimizer=sgd, scheduler=cosine, progress="lines")
 
 
 def test_a_new_run_starts_the_loader_from_its_seed(tmp_path):
@@ -315,9 +333,11 @@ def test_share_of_mistakes_within_groups():
                            [0, 4, 0],
                            [2, 0, 7]])  # c: 2 taken for a
     assert share_of_mistakes_within_groups(matrix, classes, groups) == 3 / 6
-    assert math.isnan(share_of_mistakes_within_groups(torch.eye(3, dtype=torch.long), classes, groups))
+    assert share_of_mistakes_within_groups(torch.eye(3, dtype=torch.long), classes, groups) == 1.0  # none
     with pytest.raises(ValueError, match=r"classes \['c'\] are in none of the groups \['ab'\]"):
         share_of_mistakes_within_groups(matrix, classes, {"ab": ("a", "b")})
+    with pytest.raises(ValueError, match="a class is in more than one of the groups"):
+        share_of_mistakes_within_groups(matrix, classes, {"ab": ("a", "b"), "bc": ("b", "c")})
 
 
 def test_class_groups_cover_each_datasets_classes_once():

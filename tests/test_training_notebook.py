@@ -13,7 +13,7 @@ import nbformat
 import papermill
 import pytest
 
-from seresnet_lib.config import TrainConfig
+from seresnet_lib.config import TrainConfig, _top_level_assignments
 from seresnet_lib.train import train_one_epoch
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_train_cifar10.ipynb"
@@ -40,10 +40,7 @@ def test_no_other_cell_assigns_a_parameter_name():
     parameters = set(TrainConfig().as_dict())
     for cell in CELLS:
         if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
-            tree = ast.parse(cell.source)
-            assigned = {node.id for statement in tree.body if isinstance(statement, ast.Assign)
-                        for target in statement.targets for node in ast.walk(target) if isinstance(node, ast.Name)}
-            assert not assigned & parameters, cell.source[:80]
+            assert not _top_level_assignments(cell.source) & parameters, cell.source[:80]
 
 
 def test_the_lesson_shows_the_librarys_training_loop_verbatim():
