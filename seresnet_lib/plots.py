@@ -6,6 +6,7 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import FormatStrFormatter
 
 
 def show_image(image: torch.Tensor, title: str = ""):
@@ -112,6 +113,8 @@ def plot_history(epochs: list[dict], title: str):
     acc.set_ylabel("accuracy (%)", fontsize=12)
     loss.set_ylabel("cross-entropy loss (log scale)", fontsize=12)
     loss.set_yscale("log")
+    for axis in (loss.yaxis.set_major_formatter, loss.yaxis.set_minor_formatter):
+        axis(FormatStrFormatter("%g"))  # 1.5, not 1.5 x 10^0
     for ax, name in ((acc, "Accuracy"), (loss, "Loss")):
         for before, after in zip(epochs, epochs[1:], strict=False):
             if after["lr"] < before["lr"]:  # mark each learning-rate drop

@@ -17,7 +17,7 @@ from seresnet_lib.config import TrainConfig
 LESSON_BUDGET = 10_000
 TRAIN_IMAGE = 1.25  # one image through a training step at batch >= 64, channels-last (measured 1.07-1.20)
 EVAL_IMAGE = 0.3  # one image through an evaluation pass at batch 500 (measured 0.20-0.27)
-OVERHEAD = 1_600  # kernel start, imports, data, model, figures, checkpoints (measured 8-9 s at R = 183)
+OVERHEAD = 1_600  # kernel start, imports, data, model, figures, checkpoints (measured 8-9 s at R = 183-196)
 SMALLEST_BATCH = 64  # below it a training step costs more per image than TRAIN_IMAGE
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_train_cifar10.ipynb"
 
