@@ -49,7 +49,7 @@ class TrainConfig:
     device: str = "auto"
     channels_last: bool = True
     out_dir: str = "runs/05_train_cifar10"
-    resume: bool = False
+    resume: bool | str = False  # True: the newest run with a checkpoint; "run-001" or a path: that run
     data_dir: str = "data"
     download: bool = True
 
@@ -71,8 +71,11 @@ class TrainConfig:
         check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
         check_number("weight_decay", self.weight_decay, ">= 0", lambda v: 0 <= v < math.inf)
         check_number("lr_gamma", self.lr_gamma, "in (0, 1]", lambda v: 0 < v <= 1)
-        for name in ("zero_init_residual", "nesterov", "augment", "normalize", "channels_last", "resume", "download"):
+        for name in ("zero_init_residual", "nesterov", "augment", "normalize", "channels_last", "download"):
             check_bool(name, getattr(self, name))
+        if not isinstance(self.resume, bool) and not (isinstance(self.resume, str) and self.resume):
+            raise ValueError(f"resume must be True, False, or the run to continue (\"run-001\" or a path), "
+                             f"got {self.resume!r} ({type(self.resume).__name__})")
         for name in ("out_dir", "data_dir"):
             check_str(name, getattr(self, name))
         if self.nesterov and self.momentum == 0:
@@ -123,11 +126,26 @@ class TrainConfig:
             raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; the parameters are: {', '.join(names)}")
         return cls(**{name: namespace[name] for name in names if name in namespace})
 
+    def unused(self) -> dict[str, str]:
+        """Parameters that the options chosen ignore, each with the option that makes it so.
+
+        They are accepted (a notebook's parameters cell sets them all) and marked in ``describe``.
+        """
+        ignored = {}
+        if self.schedule == "cosine":
+            ignored.update(lr_step="schedule='cosine'", lr_gamma="schedule='cosine'")
+        if self.model == "resnet50":
+            ignored["reduction"] = "model='resnet50'"
+        if self.dataset == "synthetic":
+            ignored.update(data_dir="dataset='synthetic'", download="dataset='synthetic'")
+        return ignored
+
     def describe(self) -> str:
-        """One ``name = value`` line per parameter."""
-        values = self.as_dict()
+        """One ``name = value`` line per parameter; those the chosen options ignore say so."""
+        values, unused = self.as_dict(), self.unused()
         width = max(map(len, values))
-        return "\n".join(f"{name:>{width}} = {value!r}" for name, value in values.items())
+        return "\n".join(f"{name:>{width}} = {value!r}" + (f"  (unused with {unused[name]})" if name in unused else "")
+                         for name, value in values.items())
 
 
 def _is_cell_history(history) -> bool:

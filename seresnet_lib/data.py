@@ -80,9 +80,10 @@ def load_cifar10(data_dir: str | Path = "data", download: bool = True) -> tuple[
     try:
         splits = [CIFAR10(root, train=train, download=download) for train in (True, False)]
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted"
-        if download:
+        if download or (root / "cifar-10-batches-py").exists():
+            again = "download it again" if download else "copy it again or set download=True"
             raise DatasetUnavailable(f"CIFAR-10 in {root}/ is damaged ({error}). Delete "
-                                     f"{root}/cifar-10-batches-py* and download again, or {fix}.") from None
+                                     f"{root}/cifar-10-batches-py* and {again}, or {fix}.") from None
         raise DatasetUnavailable(
             f"CIFAR-10 is not in {root}/ and download=False ({error}). Set download=True with "
             f"network access (about 170 MB), or {fix}."

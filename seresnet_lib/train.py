@@ -1,9 +1,11 @@
 """Training: ``fit`` runs epochs, evaluates, checkpoints and can resume where it stopped.
 
 Each epoch writes, atomically, ``checkpoint.pt`` (model, optimizer, scheduler, random
-states, history) and ``metrics.json`` into the run's folder. A run stopped after epoch k
-and resumed ends with exactly the numbers of an uninterrupted run on a CPU (on a GPU,
-cuDNN's convolutions may differ in the last bits from run to run).
+states, history) and ``metrics.json`` (with the run's status: running, complete or
+diverged) into the run's own folder (``runs.py``). A run stopped after epoch k and resumed
+ends with exactly the numbers of an uninterrupted run on a CPU (on a GPU, cuDNN's
+convolutions may differ in the last bits from run to run). A run whose loss stops being a
+number ends with ``TrainingDiverged``, its last good checkpoint kept.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import math
 import os
 import pickle
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,8 +29,9 @@ from .measure import count_parameters
 from .metrics import Tally, evaluate
 from .models import resnet50, seresnet50
 from .paths import display, resolve
+from .runs import CHECKPOINT, METRICS, atomic_write, check_free, check_writable_folder, find_run, found_runs, \
+    hold, new_run
 
-CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
 CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
 # (epochs too, for the step schedule: the cosine schedule's shape depends on it.)
@@ -44,9 +46,14 @@ class History:
     run_dir: Path | None = None
 
     @property
-    def best(self) -> dict:
-        """The epoch with the highest test accuracy."""
-        return max(self.epochs, key=lambda row: row["test_acc"])
+    def best(self) -> dict | None:
+        """The epoch with the highest test accuracy (None before the first finite one)."""
+        finite = [row for row in self.epochs if math.isfinite(row["test_acc"])]
+        return max(finite, key=lambda row: row["test_acc"], default=None)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number: the run cannot recover."""
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
@@ -102,45 +109,78 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
         raise ValueError(f"progress={progress!r} is not allowed; choose one of 'auto', 'bar', 'lines'")
     optimizer, scheduler = _optimizer_and_scheduler(model, config, optimizer, scheduler)
     bar = progress == "bar" or (progress == "auto" and _interactive())
-    run_dir = _run_dir(resolve(config.out_dir), config.resume)
+    run_dir = _choose_run(config)
     history = History(run_dir=run_dir)
-    if (run_dir / CHECKPOINT).exists():
-        state = _read_checkpoint(run_dir / CHECKPOINT, config)
-        for role, used in (("optimizer", optimizer), ("scheduler", scheduler)):
-            saved = state.get(f"{role}_class", type(used).__name__)
-            if saved != type(used).__name__:
-                raise ValueError(f"cannot resume {display(run_dir)}: it was trained with {saved} as its "
-                                 f"{role}, not {type(used).__name__}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        train_loader.generator.set_state(state["rng"]["loader"])
-        history.epochs = state["history"]
-        print(f"resumed {display(run_dir)} after epoch {len(history.epochs)}")
-        if len(history.epochs) >= config.epochs:
-            print(f"the run already has {len(history.epochs)} epochs: nothing to train (raise epochs to go on)")
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        train_loader.restart()
-        print(f"new run in {display(run_dir)}")
-
-    for epoch in range(len(history.epochs) + 1, config.epochs + 1):
-        start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        batches = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, file=sys.stdout) \
-            if bar else train_loader
-        train_loss, train_acc = train_one_epoch(model, batches, optimizer)
-        scheduler.step()
-        test_loss, test_acc = evaluate(model, test_loader)
-        row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
-                   test_acc=test_acc, lr=lr, seconds=round(time.perf_counter() - start, 2))
-        history.epochs.append(row)
-        _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
-        print(f"epoch {epoch:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}  "
-              f"test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.2g}  time {row['seconds']:.1f}s",
-              flush=True)
+    with hold(run_dir):
+        if (run_dir / CHECKPOINT).exists():
+            _resume(run_dir, config, model, optimizer, scheduler, train_loader, history)
+        else:
+            train_loader.restart()
+            print(f"new run in {display(run_dir)}")
+        _write_metrics(run_dir, config, model, history, _status(history, config))
+        for epoch in range(len(history.epochs) + 1, config.epochs + 1):
+            start = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            batches = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, file=sys.stdout) \
+                if bar else train_loader
+            train_loss, train_acc = train_one_epoch(model, batches, optimizer)
+            scheduler.step()
+            test_loss, test_acc = evaluate(model, test_loader)
+            row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
+                       test_acc=test_acc, lr=lr, seconds=round(time.perf_counter() - start, 2))
+            print(f"epoch {epoch:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}  "
+                  f"test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.2g}  time {row['seconds']:.1f}s",
+                  flush=True)
+            if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
+                _write_metrics(run_dir, config, model, History(history.epochs + [row]), "diverged", epoch)
+                losses = {"training": train_loss, "test": test_loss}
+                raise TrainingDiverged(_divergence_message(run_dir, epoch, losses, lr, history))
+            history.epochs.append(row)
+            _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
+            _write_metrics(run_dir, config, model, history, _status(history, config))
     return history
+
+
+def _choose_run(config: TrainConfig) -> Path:
+    """The run folder to train in: the one to resume, or a new one."""
+    out_dir = resolve(config.out_dir)
+    if config.resume:
+        run_dir = find_run(out_dir, config.resume)
+        if run_dir is not None:
+            return run_dir
+        print(f"nothing to resume: {found_runs(out_dir)} Starting a new run.")
+    return new_run(out_dir)
+
+
+def _resume(run_dir, config, model, optimizer, scheduler, train_loader, history) -> None:
+    """Load the run's checkpoint into the model, optimizer, scheduler, random states and history."""
+    state = _read_checkpoint(run_dir / CHECKPOINT, config)
+    for role, used in (("optimizer", optimizer), ("scheduler", scheduler)):
+        saved = state.get(f"{role}_class", type(used).__name__)
+        if saved != type(used).__name__:
+            raise ValueError(f"cannot resume {display(run_dir)}: it was trained with {saved} as its "
+                             f"{role}, not {type(used).__name__}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    train_loader.generator.set_state(state["rng"]["loader"])
+    history.epochs = state["history"]
+    print(f"resumed {display(run_dir)} after epoch {len(history.epochs)}")
+    if len(history.epochs) >= config.epochs:
+        print(f"the run already has {len(history.epochs)} epochs: nothing to train (raise epochs to go on)")
+
+
+def _status(history: History, config: TrainConfig) -> str:
+    return "complete" if len(history.epochs) >= config.epochs else "running"
+
+
+def _divergence_message(run_dir: Path, epoch: int, losses: dict, lr: float, history: History) -> str:
+    kept = f"the checkpoint after epoch {len(history.epochs)}" if history.epochs else "no checkpoint (none was good)"
+    broken = " and ".join(f"the {kind} loss is {value}" for kind, value in losses.items() if not math.isfinite(value))
+    return (f"training diverged in epoch {epoch}: {broken}, and the run cannot recover. The likely cause is a "
+            f"learning rate too high for this model and batch size (lr={lr:g}); try {lr / 10:g}. "
+            f'{display(run_dir)} keeps {kept}; its metrics.json says "status": "diverged".')
 
 
 def _optimizer_and_scheduler(model, config, optimizer, scheduler):
@@ -177,41 +217,20 @@ def _interactive() -> bool:
     return bool(getattr(kernel, "_allow_stdin", False))
 
 
-def check_resumable(config: TrainConfig) -> None:
-    """With ``config.resume``, fail now if the run to resume cannot continue with ``config``.
+def check_run_folder(config: TrainConfig) -> None:
+    """Fail now, before any data is loaded or model built, if the run could not be written or continued.
 
-    Cheap (reads one checkpoint), so a notebook calls it before loading data or building a model.
+    ``out_dir`` must be a folder this process can write in (it is created if missing); with
+    ``config.resume``, the run to continue must be free and hold a checkpoint of these parameters.
     """
+    out_dir = resolve(config.out_dir)
+    check_writable_folder(out_dir, "out_dir")
     if config.resume:
-        checkpoint = _run_dir(resolve(config.out_dir), resume=True, quiet=True) / CHECKPOINT
-        if checkpoint.exists():
-            _read_checkpoint(checkpoint, config)
-
-
-def _run_dir(out_dir: Path, resume: bool, quiet: bool = False) -> Path:
-    """``out_dir/run-NNN``: the newest run when resuming, else a new one, so no run overwrites another."""
-    numbers = [int(m.group(1)) for p in out_dir.glob("run-*") if (m := re.fullmatch(r"run-(\d+)", p.name))]
-    if resume and numbers:
-        return out_dir / f"run-{max(numbers):03d}"
-    if resume and not quiet:
-        print(f"nothing to resume in {display(out_dir)}: starting a new run")
-    return out_dir / f"run-{max(numbers, default=0) + 1:03d}"
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file, flushed to disk, then renamed over ``path``.
-
-    A crash at any moment leaves either the old file or the new one, never half of one.
-    """
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        with open(temporary, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+        run_dir = find_run(out_dir, config.resume)
+        if run_dir is not None:
+            check_free(run_dir)
+            check_writable_folder(run_dir, "the run's folder")
+            _read_checkpoint(run_dir / CHECKPOINT, config)
 
 
 def _finite(value):
@@ -239,35 +258,54 @@ def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config,
         "rng": {"torch": torch.get_rng_state(), "loader": train_loader.generator.get_state()},
         "history": history.epochs,
     }
-    _atomic_write(run_dir / CHECKPOINT, lambda file: torch.save(state, file))
+    atomic_write(run_dir / CHECKPOINT, lambda file: torch.save(state, file))
+
+
+def _write_metrics(run_dir, config, model, history, status: str, diverged_epoch: int | None = None) -> None:
+    """``metrics.json``: the parameters, every epoch, the best one, and the status sweeps read."""
     best = history.best
     metrics = {
+        "status": status,
         "parameters": config.as_dict(),
         "epochs": history.epochs,
-        "best_test_acc": best["test_acc"],
-        "best_epoch": best["epoch"],
+        "best_test_acc": best and best["test_acc"],
+        "best_epoch": best and best["epoch"],
         "model_parameters": count_parameters(model),
         "device": str(next(model.parameters()).device),
     }
+    if diverged_epoch is not None:
+        metrics["diverged_epoch"] = diverged_epoch
     text = json.dumps(_finite(metrics), indent=2, allow_nan=False)
-    _atomic_write(run_dir / METRICS, lambda file: file.write(text.encode()))
+    atomic_write(run_dir / METRICS, lambda file: file.write(text.encode()))
 
 
 def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
     """The state ``_save_checkpoint`` wrote, on the CPU, checked to belong to a run of ``config``."""
+    fix = "Move it away, or start a new run (resume=False)."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+    except pickle.UnpicklingError:
+        raise ValueError(f"{display(path)} holds Python objects other than tensors and plain values, which are "
+                         f"not loaded because loading them can run any code; fit() never writes such a "
+                         f"checkpoint. {fix}") from None
+    except (RuntimeError, EOFError, ValueError) as error:
         raise ValueError(f"cannot read the checkpoint {display(path)} ({type(error).__name__}: {error}); "
-                         f"it is truncated or was not written by fit(). Move it away or use resume=False.") from None
+                         f"it is truncated or was not written by fit(). {fix}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{display(path)} is not a checkpoint written by fit(); use resume=False "
-                         f"or another out_dir")
+        raise ValueError(f"{display(path)} is not a checkpoint written by fit(). {fix}")
+    parts = {"config": dict, "model": dict, "optimizer": dict, "scheduler": dict, "rng": dict, "history": list}
+    broken = [name for name, kind in parts.items() if not isinstance(state.get(name), kind)]
+    broken += [f"rng.{name}" for name in ("torch", "loader")
+               if "rng" not in broken and not isinstance(state["rng"].get(name), torch.Tensor)]
+    if broken:
+        raise ValueError(f"{display(path)} has the format of fit()'s checkpoints, but its {', '.join(broken)} "
+                         f"{'is' if len(broken) == 1 else 'are'} missing or of the wrong kind: it is damaged. {fix}")
     may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set())
     changed = {k: (v, getattr(config, k)) for k, v in state["config"].items()
-               if k not in may_change and getattr(config, k) != v}
+               if k not in may_change and hasattr(config, k) and getattr(config, k) != v}
     if changed:
         details = ", ".join(f"{k}={new!r} (the run used {old!r})" for k, (old, new) in changed.items())
         raise ValueError(f"cannot resume {display(path.parent)} with other parameters: {details}. "
-                         f"Only {', '.join(sorted(may_change))} may change.")
+                         f"Only {', '.join(sorted(may_change))} may change; to continue another run, "
+                         f"name it: resume='run-NNN'. {found_runs(path.parent.parent)}")
     return state

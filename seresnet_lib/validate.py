@@ -28,7 +28,8 @@ def check_number(name: str, value: Any, allowed: str, test) -> None:
     ``allowed`` describes the range in the message, e.g. "> 0" or "in [0, 1)".
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number {allowed}, got {value!r} ({type(value).__name__})")
+        raise ValueError(f"{name} must be a number {allowed}, got {value!r} ({type(value).__name__})"
+                         + _number_as_text_hint(value))
     if not test(value):
         raise ValueError(f"{name} must be {allowed}, got {value}")
 
@@ -41,3 +42,17 @@ def check_bool(name: str, value: Any) -> None:
 def check_str(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r} ({type(value).__name__})")
+
+
+def _number_as_text_hint(value: Any) -> str:
+    """For a number that arrived as text, e.g. ``lr: 1e-3`` in a YAML file: why, and how to write it."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    mantissa, _, exponent = value.strip().lower().partition("e")
+    if exponent and "." not in mantissa:  # PyYAML follows YAML 1.1: 1e-3 is a string, 1.0e-3 a float
+        return f"; YAML (papermill's -f and -y) reads {value} as text: write {mantissa}.0e{exponent} or {number!r}"
+    return f"; a number in quotes is text: write {number!r} without quotes (with papermill, -p rather than -r)"

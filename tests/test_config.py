@@ -50,6 +50,8 @@ def test_bad_parameter_is_named(parameters, message):
         (dict(seed=2**32), "seed must be between 0 and 4294967295, got 4294967296"),
         (dict(zero_init_residual="no"), "zero_init_residual must be True or False, got 'no' (str)"),
         (dict(channels_last=1), "channels_last must be True or False, got 1 (int)"),
+        (dict(resume=""), "resume must be True, False, or the run to continue (\"run-001\" or a path), got ''"),
+        (dict(resume=1), "resume must be True, False, or the run to continue"),
     ],
 )
 def test_more_bad_parameters(parameters, message):
@@ -172,3 +174,37 @@ def test_the_article_preset_is_the_articles_recipe():
         dataset="cifar10", stem="imagenet", epochs=12, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
         nesterov=True, schedule="step", lr_step=5, lr_gamma=0.1, augment=False, normalize=False,
         zero_init_residual=False, train_size=None)
+
+
+@pytest.mark.parametrize("text, advice", [
+    ("1e-3", "YAML (papermill's -f and -y) reads 1e-3 as text: write 1.0e-3 or 0.001"),
+    ("5E-4", "reads 5E-4 as text: write 5.0e-4 or 0.0005"),
+    ("0.01", "a number in quotes is text: write 0.01 without quotes (with papermill, -p rather than -r)"),
+])
+def test_a_number_that_arrived_as_text_gets_a_hint(text, advice):
+    with pytest.raises(ValueError) as error:
+        TrainConfig(lr=text)
+    assert f"lr must be a number > 0, got '{text}' (str); " in str(error.value) and advice in str(error.value)
+
+
+def test_the_advice_is_what_yaml_reads_as_a_float():
+    assert yaml.safe_load("lr: 1e-3") == {"lr": "1e-3"}  # YAML 1.1, as PyYAML reads it
+    assert yaml.safe_load("lr: 1.0e-3") == {"lr": 0.001}
+    assert TrainConfig(**yaml.safe_load("lr: 1.0e-3")).lr == 0.001
+
+
+def test_parameters_the_chosen_options_ignore_are_marked_in_the_description():
+    config = TrainConfig(schedule="cosine", model="resnet50", dataset="cifar10", lr_step=3)
+    assert config.unused() == {"lr_step": "schedule='cosine'", "lr_gamma": "schedule='cosine'",
+                               "reduction": "model='resnet50'"}
+    lines = dict(line.split(" = ", 1) for line in (row.strip() for row in config.describe().splitlines()))
+    assert lines["lr_step"] == "3  (unused with schedule='cosine')"
+    assert lines["reduction"] == "16  (unused with model='resnet50')"
+    assert lines["lr"] == "0.01" and lines["data_dir"] == "'data'"
+    assert set(TrainConfig().unused()) == {"data_dir", "download"}  # the offline stand-in is generated
+
+
+def test_ipythons_output_history_is_not_a_parameter():
+    namespace = notebook(PARAMETERS_CELL, "# Parameters\nOut = 3\n", CONFIG_CELL, Out=3)
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\): Out;"):
+        TrainConfig.from_namespace(namespace)

@@ -90,6 +90,17 @@ def test_missing_cifar10_without_download_says_how_to_fix_it(tmp_path):
     assert "download=False" in message and "download=True" in message and "dataset='synthetic'" in message
 
 
+def test_a_damaged_cifar10_folder_is_called_damaged_and_named_for_deletion(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(b"half a file")  # an interrupted copy, say
+    with pytest.raises(DatasetUnavailable) as error:
+        load_cifar10(tmp_path, download=False)
+    message = str(error.value)
+    assert f"CIFAR-10 in {tmp_path}/ is damaged" in message and "is not in" not in message
+    assert f"Delete {tmp_path}/cifar-10-batches-py* and copy it again or set download=True" in message
+
+
 def test_failed_download_says_how_to_fix_it(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise urllib.error.URLError("Name or service not known")

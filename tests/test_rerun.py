@@ -10,10 +10,13 @@ Only cells that measure time are left out. Lesson 05 runs with tiny parameters.
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbformat.v4 import new_code_cell
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
@@ -84,6 +87,8 @@ def test_lesson_cells_can_be_run_again(path):
             for index in [starting_with(notebook, prefix) for prefix in prefixes]:
                 client.execute_cell(notebook.cells[index], index)
                 assert text_of(notebook.cells[index]) == first_run[index], notebook.cells[index].source[:200]
+        if path.name == "05_train_cifar10.ipynb":
+            change_parameters_and_rerun(client, notebook)
     if path.name == "05_train_cifar10.ipynb":
         runs = sorted((workdir() / TINY_TRAINING["out_dir"]).iterdir())
         assert [run.name for run in runs] == ["run-001", "run-002"]  # the re-run started a new run
@@ -92,3 +97,41 @@ def test_lesson_cells_can_be_run_again(path):
         assert {k: first["parameters"][k] for k in TINY_TRAINING} == TINY_TRAINING
         drop_seconds = [{k: v for k, v in row.items() if k != "seconds"} for row in first["epochs"]]
         assert drop_seconds == [{k: v for k, v in row.items() if k != "seconds"} for row in second["epochs"]]
+
+
+def run_cell(client, notebook, source: str) -> str:
+    """Run ``source`` as a new cell (as a reader would type it); its error as "Name: message", or ""."""
+    cell = new_code_cell(source)
+    try:
+        client.execute_cell(cell, len(notebook.cells) - 1)
+    except CellExecutionError as error:
+        return f"{error.ename}: {error.evalue}"
+    return ""
+
+
+def change_parameters_and_rerun(client, notebook):
+    """After the lesson, a reader edits parameters and runs the cells again: an out_dir that is a file stops
+    the config cell; a learning rate far too high stops training with TrainingDiverged (under papermill, a
+    failed run); CIFAR-10 without a network stops the data cell, with data_dir in the message."""
+    config_cell = notebook.cells[starting_with(notebook, "config = TrainConfig.from_namespace")].source
+    data_cell = notebook.cells[starting_with(notebook, "train_set, test_set = load_dataset(")].source
+    a_file = workdir() / "not-a-folder"
+    a_file.write_text("")
+    assert run_cell(client, notebook, f"out_dir = {str(a_file)!r}") == ""
+    error = run_cell(client, notebook, config_cell)
+    assert error.startswith("ValueError: out_dir") and "is a file, not a folder" in error
+    assert run_cell(client, notebook, f"out_dir = {TINY_TRAINING['out_dir']!r}") == ""
+    training_cell = notebook.cells[starting_with(notebook, "trained = copy.deepcopy(network)")].source
+    assert run_cell(client, notebook, "lr = 1e6") == ""  # far too high
+    assert run_cell(client, notebook, config_cell) == ""
+    error = run_cell(client, notebook, training_cell)  # an error, so papermill would exit non-zero
+    assert error.startswith("TrainingDiverged: training diverged in epoch 1") and "lr=1e+06" in error
+    diverged = sorted((workdir() / TINY_TRAINING["out_dir"]).iterdir())[-1]
+    metrics = json.loads((diverged / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["diverged_epoch"] == 1
+    shutil.rmtree(diverged)
+    missing = workdir() / "no-cifar"
+    assert run_cell(client, notebook, f"dataset, data_dir, download, lr = 'cifar10', {str(missing)!r}, False, 0.01") == ""
+    assert run_cell(client, notebook, config_cell) == ""
+    error = run_cell(client, notebook, data_cell)  # data_dir and download reach the dataset
+    assert error.startswith(f"DatasetUnavailable: CIFAR-10 is not in {missing}/ and download=False")

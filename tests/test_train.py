@@ -16,10 +16,11 @@ from seresnet_lib.config import TrainConfig
 from seresnet_lib.data import CLASS_GROUPS, load_dataset
 from seresnet_lib.layers import Bottleneck
 from seresnet_lib.loader import BatchLoader
+from seresnet_lib.runs import RunInUse
 from seresnet_lib.metrics import (confusion_matrix, evaluate, per_class_accuracy, predict,
                                   share_of_mistakes_within_groups)
 from seresnet_lib.seeding import seed_everything
-from seresnet_lib.train import build_model, check_resumable, fit, make_optimizer, train_one_epoch
+from seresnet_lib.train import TrainingDiverged, build_model, check_run_folder, fit, make_optimizer, train_one_epoch
 
 TINY = dict(train_size=96, test_size=64, batch_size=32, lr=0.02, lr_step=1, augment=True, normalize=True)
 
@@ -151,10 +152,10 @@ def test_resume_with_other_parameters_is_refused_before_any_work(tmp_path):
     run(tmp_path, epochs=1)
     config = TrainConfig(out_dir=str(tmp_path), **{**TINY, "lr": 0.05, "resume": True})
     with pytest.raises(ValueError, match=r"cannot resume .* lr=0.05 \(the run used 0.02\)"):
-        check_resumable(config)
+        check_run_folder(config)
     with pytest.raises(ValueError, match=r"cannot resume .* lr=0.05 \(the run used 0.02\)"):
         run(tmp_path, epochs=2, lr=0.05, resume=True)
-    check_resumable(TrainConfig(out_dir=str(tmp_path), **{**TINY, "epochs": 4, "resume": True}))
+    check_run_folder(TrainConfig(out_dir=str(tmp_path), **{**TINY, "epochs": 4, "resume": True}))
 
 
 def test_a_truncated_checkpoint_is_reported(tmp_path):
@@ -173,12 +174,32 @@ def test_a_foreign_checkpoint_is_reported(tmp_path):
         run(tmp_path, epochs=1, resume=True)
 
 
-def test_a_pickled_object_is_not_loaded(tmp_path):
+def test_a_pickled_object_is_not_loaded_and_the_unsafe_way_is_not_suggested(tmp_path):
     folder = tmp_path / "run-001"
     folder.mkdir()
     torch.save({"format": object()}, folder / "checkpoint.pt")  # weights_only=True refuses arbitrary objects
-    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+    with pytest.raises(ValueError) as error:
         run(tmp_path, epochs=1, resume=True)
+    message = str(error.value)
+    assert "holds Python objects other than tensors" in message and "loading them can run any code" in message
+    assert "weights_only" not in message
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda state: state.pop("config"), "its config is missing"),
+    (lambda state: state.update(history="all of it"), "its history is missing"),
+    (lambda state: state["rng"].pop("loader"), "its rng.loader is missing"),
+])
+def test_a_tagged_checkpoint_with_odd_contents_is_called_damaged(tmp_path, damage, named):
+    history, _ = run(tmp_path, epochs=1)
+    path = history.run_dir / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    damage(state)
+    torch.save(state, path)
+    with pytest.raises(ValueError) as error:
+        run(tmp_path, epochs=2, resume=True)
+    message = str(error.value)
+    assert "has the format of fit()'s checkpoints" in message and named in message and "it is damaged" in message
 
 
 def test_unknown_progress_style_is_refused(tmp_path):
@@ -346,3 +367,109 @@ def test_class_groups_cover_each_datasets_classes_once():
     for name, classes in (("synthetic", test.classes), ("cifar10", cifar10)):
         members = [member for group in CLASS_GROUPS[name].values() for member in group]
         assert sorted(members) == sorted(classes)
+
+
+def metrics_of(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_metrics_carry_the_status_running_then_complete(tmp_path, monkeypatch):
+    seen = []
+
+    def watched(model, batches, optimizer):
+        run_dir = sorted(tmp_path.iterdir())[-1]
+        seen.append((metrics_of(run_dir)["status"], (run_dir / "lock").exists()))
+        return train_one_epoch(model, batches, optimizer)
+
+    monkeypatch.setattr(train, "train_one_epoch", watched)
+    history, _ = run(tmp_path, epochs=2)
+    assert seen == [("running", True), ("running", True)]  # the run is locked while it trains
+    assert metrics_of(history.run_dir)["status"] == "complete"
+    assert not (history.run_dir / "lock").exists()
+
+
+def test_a_diverged_run_stops_keeps_its_last_good_checkpoint_and_says_why(tmp_path, monkeypatch):
+    def diverging(model, batches, optimizer):
+        loss, accuracy = train_one_epoch(model, batches, optimizer)
+        return (float("nan"), accuracy) if len(calls) == 2 else (loss, accuracy)
+
+    calls = []
+    monkeypatch.setattr(train, "train_one_epoch", lambda *args: calls.append(1) or diverging(*args))
+    with pytest.raises(TrainingDiverged) as error:
+        run(tmp_path, epochs=4)
+    assert len(calls) == 2  # epochs 3 and 4 never ran
+    message = str(error.value)
+    assert "training diverged in epoch 2: the training loss is nan" in message
+    assert "learning rate too high" in message and "(lr=0.002); try 0.0002" in message  # StepLR(1, 0.1)
+    assert "keeps the checkpoint after epoch 1" in message
+    run_dir = tmp_path / "run-001"
+    metrics = metrics_of(run_dir)
+    assert metrics["status"] == "diverged" and metrics["diverged_epoch"] == 2
+    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2] and metrics["epochs"][1]["train_loss"] is None
+    assert [row["epoch"] for row in torch.load(run_dir / "checkpoint.pt", weights_only=True)["history"]] == [1]
+
+
+def test_a_learning_rate_far_too_high_diverges_in_the_first_epoch(tmp_path):
+    with pytest.raises(TrainingDiverged, match="training diverged in epoch 1: the .*loss is (nan|inf)"):
+        run(tmp_path, epochs=3, lr=1e6, augment=False)
+    assert metrics_of(tmp_path / "run-001")["status"] == "diverged"
+    assert not (tmp_path / "run-001" / "checkpoint.pt").exists()  # no epoch was good
+
+
+def test_resume_skips_an_empty_newest_folder_and_says_which_run(tmp_path, capsys):
+    whole, _ = run(tmp_path / "whole", epochs=2)
+    run(tmp_path / "shared", epochs=1)
+    (tmp_path / "shared" / "run-002").mkdir()  # a run killed before its first save
+    resumed, _ = run(tmp_path / "shared", epochs=2, resume=True)
+    assert resumed.run_dir.name == "run-001"
+    assert "resumed shared/run-001 after epoch 1" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+    assert numbers(resumed) == numbers(whole)
+
+
+def test_resume_by_name_continues_that_run_in_a_folder_shared_by_a_sweep(tmp_path):
+    run(tmp_path, epochs=1)  # run-001, lr 0.02
+    run(tmp_path, epochs=1, lr=0.05)  # run-002
+    with pytest.raises(ValueError) as error:  # the newest run has other parameters
+        run(tmp_path, epochs=2, resume=True)
+    assert "lr=0.02 (the run used 0.05)" in str(error.value) and "name it: resume='run-NNN'" in str(error.value)
+    assert "run-001 (checkpoint after epoch 1), run-002 (checkpoint after epoch 1)" in str(error.value)
+    resumed, _ = run(tmp_path, epochs=2, resume="run-001")
+    assert resumed.run_dir.name == "run-001" and len(resumed.epochs) == 2
+    by_path, _ = run(tmp_path, epochs=2, lr=0.05, resume=str(tmp_path / "run-002"))
+    assert by_path.run_dir.name == "run-002"
+
+
+def test_resuming_a_run_that_is_not_there_names_what_was_found(tmp_path, capsys):
+    run(tmp_path, epochs=1)
+    (tmp_path / "run-002").mkdir()
+    config = TrainConfig(out_dir=str(tmp_path), **{**TINY, "resume": "run-007"})
+    with pytest.raises(ValueError, match=r"resume='run-007': .*run-007 does not exist\. In .*: run-001 "
+                                         r"\(checkpoint after epoch 1\), run-002 \(no checkpoint\)"):
+        check_run_folder(config)
+    empty = TrainConfig(out_dir=str(tmp_path / "fresh"), **{**TINY, "resume": True, "epochs": 1})
+    fit(small_model(empty), *loaders(empty), empty, progress="lines")
+    assert "nothing to resume: " in capsys.readouterr().out
+
+
+def test_out_dir_is_checked_before_any_work(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match="out_dir .*a-file is a file, not a folder"):
+        check_run_folder(TrainConfig(out_dir=str(tmp_path / "a-file")))
+
+
+def test_a_second_process_cannot_resume_a_run_that_is_training(tmp_path):
+    from test_runs import hold_in_another_process
+
+    history, _ = run(tmp_path, epochs=1)
+    owner = hold_in_another_process(history.run_dir)
+    try:
+        config = TrainConfig(out_dir=str(tmp_path), **{**TINY, "epochs": 2, "resume": True})
+        with pytest.raises(RunInUse, match=f"run-001 is being trained by process {owner.pid}"):
+            check_run_folder(config)
+        with pytest.raises(RunInUse):
+            run(tmp_path, epochs=2, resume=True)
+    finally:
+        owner.kill()
+        owner.wait()
+    resumed, _ = run(tmp_path, epochs=2, resume=True)  # the lock went with its process
+    assert len(resumed.epochs) == 2

@@ -1,7 +1,9 @@
 """Lesson 05 through papermill: what only a papermill run can show.
 
 Every bad value is a unit test of TrainConfig (test_config.py); here a misspelt name, which only
-papermill can pass, shows that the notebook stops in its config cell, before any data or model work. A whole tiny run, re-run cell
+papermill can pass, shows that the notebook stops in its config cell, before any data or model work
+(and that an error in a cell makes papermill fail). test_rerun.py changes parameters in a live kernel:
+an out_dir that is a file, a learning rate that makes the run diverge, CIFAR-10 offline. A whole tiny run, re-run cell
 by cell, is in test_rerun.py; the budget of the default parameters is in test_budget.py.
 """
 
@@ -51,17 +53,10 @@ def test_the_lesson_shows_the_librarys_training_loop_verbatim():
         assert step in source
 
 
-def test_a_misspelt_parameter_stops_the_notebook_in_its_config_cell(tmp_path):
+def test_a_misspelt_or_hidden_parameter_stops_the_notebook_in_its_config_cell(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as error:
-        execute(tmp_path, out_dir=str(tmp_path / "runs"), epoch=3)
+        execute(tmp_path, out_dir=str(tmp_path / "runs"), epoch=3, _lr=0.1)
     assert error.value.ename == "ValueError"
-    assert "unknown parameter(s): epoch; the parameters are: dataset" in error.value.evalue
+    assert "unknown parameter(s): _lr, epoch; the parameters are: dataset" in error.value.evalue
     assert "TrainConfig" in error.value.source  # stopped in the config cell, before any data or model work
     assert not (tmp_path / "runs").exists()
-
-
-def test_data_dir_and_download_reach_the_dataset(tmp_path):
-    with pytest.raises(papermill.PapermillExecutionError) as error:
-        execute(tmp_path, dataset="cifar10", data_dir=str(tmp_path / "no-cifar"), download=False)
-    assert error.value.ename == "DatasetUnavailable"
-    assert f"CIFAR-10 is not in {tmp_path / 'no-cifar'}/ and download=False" in error.value.evalue
