@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -73,9 +74,14 @@ class TrainConfig:
         check_number("lr_gamma", self.lr_gamma, "in (0, 1]", lambda v: 0 < v <= 1)
         for name in ("zero_init_residual", "nesterov", "augment", "normalize", "channels_last", "download"):
             check_bool(name, getattr(self, name))
+        if isinstance(self.resume, os.PathLike):
+            object.__setattr__(self, "resume", os.fspath(self.resume))
         if not isinstance(self.resume, bool) and not (isinstance(self.resume, str) and self.resume):
             raise ValueError(f"resume must be True, False, or the run to continue (\"run-001\" or a path), "
                              f"got {self.resume!r} ({type(self.resume).__name__})")
+        if isinstance(self.resume, str) and self.resume.lower() in ("true", "false"):
+            raise ValueError(f"resume={self.resume!r} is text, not True or False: write it without quotes "
+                             f"(with papermill, -p rather than -r)")
         for name in ("out_dir", "data_dir"):
             check_str(name, getattr(self, name))
         if self.nesterov and self.momentum == 0:

@@ -4,9 +4,10 @@
     python -m seresnet_lib.runs prune runs/05_train_cifar10 --keep 2    # asks first; --yes does not
 
 Every run gets its own ``out_dir/run-NNN`` folder, created atomically, so runs started at the
-same moment never share one. While a run trains, a lock file in its folder names the process
-(PID and host); another process is refused that run until the lock is gone. A lock whose process
-has ended (killed, say) is stale and taken over.
+same moment never share one. While a run trains, its process holds an operating-system lock on
+the file ``lock`` in its folder (which also names the process, for messages); another process is
+refused that run until the lock is released. The system releases it when the process ends, even
+when it is killed, so a crashed run never stays locked.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import TrainConfig
 from .paths import display, resolve
+
+try:  # POSIX (Linux, macOS)
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 CHECKPOINT, METRICS, LOCK = "checkpoint.pt", "metrics.json", "lock"
 RUN_NAME = re.compile(r"run-(\d{3,})")
@@ -43,25 +50,34 @@ def run_folders(out_dir: Path) -> list[Path]:
 
 
 def new_run(out_dir: Path) -> Path:
-    """Create the next ``out_dir/run-NNN`` and return it; a folder another process created first is skipped."""
+    """Create the next ``out_dir/run-NNN`` and return it; a number another process (or a file) took is skipped."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    taken = [int(m.group(1)) for name in os.listdir(out_dir) if (m := RUN_NAME.fullmatch(name))]
+    number = max(taken, default=0) + 1
     while True:
-        numbers = [int(RUN_NAME.fullmatch(p.name).group(1)) for p in run_folders(out_dir)]
-        run_dir = out_dir / f"run-{max(numbers, default=0) + 1:03d}"
+        run_dir = out_dir / f"run-{number:03d}"
         try:
             run_dir.mkdir()  # atomic: exactly one process creates a given folder
         except FileExistsError:
+            number += 1
             continue
         return run_dir
 
 
-def find_run(out_dir: Path, resume: bool | str) -> Path | None:
-    """The run to continue: ``resume=True`` the newest run with a checkpoint (None if none has one);
-    a name (``"run-001"``) or a path, that run, which must have a checkpoint."""
+def find_run(out_dir: Path, resume: bool | str, fits: Callable[[dict], bool] | None = None) -> Path | None:
+    """The run to continue, or None if ``resume=True`` finds none.
+
+    ``resume=True``: the newest run with a checkpoint, preferring one whose recorded parameters
+    ``fits`` accepts (a folder shared by a sweep holds runs of other parameters). A name
+    (``"run-001"``) or a path: that run, which must have a checkpoint. A run that another process
+    is training is returned all the same: locking it then says so.
+    """
     if resume is True:
-        with_checkpoint = [run for run in run_folders(out_dir) if (run / CHECKPOINT).is_file()]
-        return with_checkpoint[-1] if with_checkpoint else None
-    run_dir = resolve(resume) if ("/" in resume or os.sep in resume) else out_dir / resume
+        candidates = [run for run in reversed(run_folders(out_dir)) if (run / CHECKPOINT).is_file()]
+        matching = [run for run in candidates if fits is None or fits(read_metrics(run) or {})]
+        return (matching or candidates or [None])[0]
+    name = resume.rstrip("/" + os.sep)
+    run_dir = resolve(name) if ("/" in name or os.sep in name) else out_dir / name
     if not (run_dir / CHECKPOINT).is_file():
         what = "has no checkpoint" if run_dir.is_dir() else "does not exist"
         raise ValueError(f"resume={resume!r}: {display(run_dir)} {what}. {found_runs(out_dir)}")
@@ -73,16 +89,25 @@ def found_runs(out_dir: Path) -> str:
     runs = run_folders(out_dir)
     if not runs:
         return f"{display(out_dir)} holds no runs."
-    parts = [f"{run.name} ({_progress(run)})" for run in runs]
-    return f"In {display(out_dir)}: {', '.join(parts)}."
+    return f"In {display(out_dir)}: {', '.join(f'{run.name} ({_progress(run)})' for run in runs)}."
+
+
+def good_epochs(metrics: dict | None) -> list[dict]:
+    """The epochs of a run whose losses were finite (a diverged epoch's are not)."""
+    rows = (metrics or {}).get("epochs", [])
+    return [row for row in rows if row.get("train_loss") is not None and row.get("test_loss") is not None]
 
 
 def _progress(run_dir: Path) -> str:
     metrics = read_metrics(run_dir)
-    done = len(metrics["epochs"]) if metrics else 0
-    if not (run_dir / CHECKPOINT).is_file():
-        return "no checkpoint" if done == 0 else f"{done} epochs, checkpoint pruned"
-    return f"checkpoint after epoch {done}" if metrics else "a checkpoint"
+    done = len(good_epochs(metrics))
+    if (run_dir / CHECKPOINT).is_file():
+        text = f"checkpoint after epoch {done}" if metrics else "a checkpoint"
+    else:
+        text = f"{done} epochs, checkpoint pruned" if done else "no checkpoint"
+    if metrics and metrics.get("status") == "diverged":
+        text += f", diverged in epoch {metrics.get('diverged_epoch')}"
+    return text
 
 
 def check_writable_folder(folder: Path, name: str = "out_dir") -> None:
@@ -98,89 +123,89 @@ def check_writable_folder(folder: Path, name: str = "out_dir") -> None:
                          f"choose a folder you can write to") from None
 
 
-def _holder(lock_file: Path) -> tuple[int, str] | None:
-    """(PID, host) written in a lock file, or None while its owner has not written them yet."""
+def _try_lock(descriptor: int) -> bool:
+    """Take the system's lock on an open file without waiting; False if another process holds it."""
     try:
-        pid, host = lock_file.read_text().split()
-        return int(pid), host
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int, host: str) -> bool:
-    if host != socket.gethostname():
-        return True  # a process on another machine cannot be checked: assume it runs
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    except OSError:
         return False
-    except PermissionError:
-        return True
     return True
 
 
-def holder(run_dir: Path) -> tuple[int, str] | None:
-    """The (PID, host) of the live process training ``run_dir``, or None if it is free."""
+def _unlock(descriptor: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+    else:
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
+
+
+def _owner(lock_file: Path) -> str:
+    """Who the lock file says holds it, for messages."""
+    try:
+        pid, host = lock_file.read_text().split()
+        return f"process {int(pid)} on {host}"
+    except (OSError, ValueError):
+        return "another process"
+
+
+def holder(run_dir: Path) -> str | None:
+    """Who is training ``run_dir`` ("process 1234 on host"), or None if no process holds its lock."""
     lock_file = run_dir / LOCK
-    if not lock_file.exists():
+    try:
+        descriptor = os.open(lock_file, os.O_RDWR)
+    except FileNotFoundError:
         return None
-    owner = _holder(lock_file)
-    if owner is None:
-        return (0, "?")  # just being created
-    return owner if _alive(*owner) else None
+    except OSError:  # a lock file this user cannot open: its owner decides
+        return _owner(lock_file)
+    try:
+        if not _try_lock(descriptor):
+            return _owner(lock_file)
+        _unlock(descriptor)
+        return None
+    finally:
+        os.close(descriptor)
 
 
 def check_free(run_dir: Path) -> None:
-    """Raise RunInUse if a live process is training ``run_dir``."""
+    """Raise RunInUse if another process is training ``run_dir``."""
     owner = holder(run_dir)
     if owner is not None:
-        pid, host = owner
-        raise RunInUse(f"{display(run_dir)} is being trained by process {pid} on {host}; wait for it to end, "
-                       f"or continue another run (resume='run-NNN'). If that process is surely gone, delete "
-                       f"{display(run_dir / LOCK)}.")
+        raise RunInUse(f"{display(run_dir)} is being trained by {owner}; wait for it to end, or continue "
+                       f"another run (resume='run-NNN')")
 
 
 @contextmanager
 def hold(run_dir: Path) -> Iterator[None]:
     """Lock ``run_dir`` for this process while the block runs; RunInUse if another process holds it."""
     lock_file = run_dir / LOCK
-    for _ in range(100):
-        try:
-            descriptor = os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    while True:
+        descriptor = os.open(lock_file, os.O_CREAT | os.O_RDWR)
+        if not _try_lock(descriptor):
+            os.close(descriptor)
+            check_free(run_dir)  # raises, naming the holder
+            continue  # it was released in between
+        try:  # the file we locked must still be the one in the folder (its last holder deletes it)
+            same = os.path.samestat(os.fstat(descriptor), os.stat(lock_file))
+        except FileNotFoundError:
+            same = False
+        if same:
             break
-        except FileExistsError:
-            owner = _holder(lock_file)
-            if owner is None:
-                time.sleep(0.01)  # its owner is writing it
-                continue
-            check_free(run_dir)
-            _take_stale(lock_file, owner)
-    else:
-        check_free(run_dir)
-        raise RunInUse(f"could not lock {display(run_dir)}")
-    mine = f"{os.getpid()} {socket.gethostname()}\n"
-    with os.fdopen(descriptor, "w") as file:
-        file.write(mine)
+        os.close(descriptor)
     try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()} {socket.gethostname()}\n".encode())
         yield
     finally:
-        if lock_file.exists() and lock_file.read_text() == mine:
-            lock_file.unlink(missing_ok=True)
-
-
-def _take_stale(lock_file: Path, owner: tuple[int, str]) -> None:
-    """Move a stale lock aside, unless another process replaced it meanwhile."""
-    aside = lock_file.with_name(f"{LOCK}.stale.{os.getpid()}")
-    try:
-        os.rename(lock_file, aside)
-    except FileNotFoundError:
-        return  # another process took it first
-    if _holder(aside) != owner:  # it was a fresh lock, not the stale one: put it back
         try:
-            os.link(aside, lock_file)
-        except FileExistsError:
-            pass
-    aside.unlink(missing_ok=True)
+            lock_file.unlink()  # before unlocking: a process that opened it retries on the new file
+        except OSError:
+            pass  # Windows cannot delete an open file; the next holder truncates it
+        _unlock(descriptor)
+        os.close(descriptor)
 
 
 def atomic_write(path: Path, write) -> None:
@@ -201,11 +226,15 @@ def atomic_write(path: Path, write) -> None:
 
 
 def read_metrics(run_dir: Path) -> dict | None:
-    """The run's ``metrics.json``, or None if it has none (or an unreadable one)."""
+    """The run's ``metrics.json``, or None if it has none or one that is not fit()'s."""
     try:
-        return json.loads((run_dir / METRICS).read_text())
+        metrics = json.loads((run_dir / METRICS).read_text())
     except (OSError, ValueError):
         return None
+    if not (isinstance(metrics, dict) and isinstance(metrics.get("epochs"), list)
+            and all(isinstance(row, dict) for row in metrics["epochs"])):
+        return None
+    return metrics
 
 
 @dataclass
@@ -232,28 +261,37 @@ HEADER = f"{'run':<9} {'status':<9} {'epochs':>6} {'best':>6} {'on disk':>9}  {'
 
 def summarize(run_dir: Path) -> RunSummary:
     """Status (running, complete, diverged, stopped, empty), progress, and what differs from the defaults."""
-    metrics = read_metrics(run_dir) or {}
-    status = metrics.get("status") or _status_of_older_run(metrics)
+    metrics = read_metrics(run_dir)
+    status = (metrics or {}).get("status") or _status_of_older_run(metrics)
     if status == "running" and holder(run_dir) is None:
-        status = "stopped"  # its process ended before the last epoch (killed, interrupted)
-    defaults = TrainConfig().as_dict()
-    ignore = {"out_dir", "resume"}
-    changed = {k: v for k, v in metrics.get("parameters", {}).items() if k not in ignore and defaults.get(k) != v}
-    size = sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file())
-    return RunSummary(run_dir.name, status, len(metrics.get("epochs", [])), metrics.get("best_test_acc"),
-                      changed, size, (run_dir / CHECKPOINT).is_file())
+        status = "stopped"  # its process ended before the last epoch (killed, say)
+    defaults, ignore = TrainConfig().as_dict(), {"out_dir", "resume"}
+    parameters = (metrics or {}).get("parameters", {})
+    changed = {k: v for k, v in parameters.items() if k not in ignore and defaults.get(k) != v}
+    return RunSummary(run_dir.name, status, len(good_epochs(metrics)), (metrics or {}).get("best_test_acc"),
+                      changed, _folder_size(run_dir), (run_dir / CHECKPOINT).is_file())
 
 
-def _status_of_older_run(metrics: dict) -> str:
+def _status_of_older_run(metrics: dict | None) -> str:
     """Runs written before metrics.json carried a status: complete if all their epochs were done."""
     if not metrics:
         return "empty"
-    done, planned = len(metrics.get("epochs", [])), metrics.get("parameters", {}).get("epochs")
-    return "complete" if planned is not None and done >= planned else "stopped"
+    planned = metrics.get("parameters", {}).get("epochs")
+    return "complete" if planned is not None and len(good_epochs(metrics)) >= planned else "stopped"
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:  # a temporary file renamed away meanwhile
+            pass
+    return total
 
 
 def prunable(out_dir: Path, keep: int | None = None, older_than_days: float | None = None) -> list[Path]:
-    """Checkpoints to delete: all but those of the ``keep`` newest runs, and/or those older than
+    """Checkpoints to delete: those not among the ``keep`` newest runs' and (if given) older than
     ``older_than_days``; never one of a run being trained."""
     runs = [run for run in run_folders(out_dir) if (run / CHECKPOINT).is_file() and holder(run) is None]
     if keep is not None:
@@ -264,7 +302,18 @@ def prunable(out_dir: Path, keep: int | None = None, older_than_days: float | No
     return [run / CHECKPOINT for run in runs]
 
 
-def _size(count: int) -> str:
+def _delete_unless_training(checkpoint: Path) -> int:
+    """Delete a checkpoint unless its run started training meanwhile; the bytes freed."""
+    try:
+        with hold(checkpoint.parent):
+            size = checkpoint.stat().st_size
+            checkpoint.unlink()
+            return size
+    except (RunInUse, FileNotFoundError):
+        return 0
+
+
+def _size(count: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
@@ -277,13 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per run: status, epochs, best accuracy, size")
     listing.add_argument("out_dir", type=Path)
-    pruning = commands.add_parser("prune", help="delete checkpoints (metrics.json and notebooks stay)")
+    pruning = commands.add_parser("prune", help="delete checkpoints; metrics.json and notebooks stay")
     pruning.add_argument("out_dir", type=Path)
     pruning.add_argument("--keep", type=int, metavar="N", help="keep the checkpoints of the N newest runs")
-    pruning.add_argument("--older-than", type=float, metavar="DAYS", help="delete checkpoints older than this")
+    pruning.add_argument("--older-than", type=float, metavar="DAYS",
+                         help="delete only checkpoints older than this (with --keep: both must agree)")
     pruning.add_argument("--yes", action="store_true", help="do not ask before deleting")
     args = parser.parse_args(argv)
-    out_dir = resolve(args.out_dir)
+    out_dir = args.out_dir.expanduser().absolute()  # from where the command runs, as any shell command
     if not out_dir.is_dir():
         parser.error(f"no such folder: {args.out_dir}")
     if args.command == "list":
@@ -295,20 +345,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("say which checkpoints to delete: --keep N and/or --older-than DAYS")
     if args.keep is not None and args.keep < 0:
         parser.error(f"--keep must be 0 or more, got {args.keep}")
+    if args.older_than is not None and not args.older_than > 0:
+        parser.error(f"--older-than must be a number of days > 0, got {args.older_than}")
     doomed = prunable(out_dir, args.keep, args.older_than)
     if not doomed:
         print("no checkpoints to delete")
         return 0
-    total = sum(path.stat().st_size for path in doomed)
     for path in doomed:
-        print(f"  {display(path)}  {_size(path.stat().st_size)}")
+        print(f"  {path}  {_size(path.stat().st_size)}")
+    total = sum(path.stat().st_size for path in doomed)
     if not args.yes and input(f"delete these {len(doomed)} checkpoints ({_size(total)})? [y/N] ").strip().lower() \
             not in ("y", "yes"):
         print("nothing deleted")
         return 1
-    for path in doomed:
-        path.unlink(missing_ok=True)
-    print(f"deleted {len(doomed)} checkpoints, freed {_size(total)}")
+    freed = [_delete_unless_training(path) for path in doomed]
+    print(f"deleted {sum(1 for size in freed if size)} checkpoints, freed {_size(sum(freed))}")
     return 0
 
 

@@ -47,9 +47,9 @@ class History:
 
     @property
     def best(self) -> dict | None:
-        """The epoch with the highest test accuracy (None before the first finite one)."""
-        finite = [row for row in self.epochs if math.isfinite(row["test_acc"])]
-        return max(finite, key=lambda row: row["test_acc"], default=None)
+        """The epoch with the highest test accuracy among those with finite losses (None if none)."""
+        good = [row for row in self.epochs if math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])]
+        return max(good, key=lambda row: row["test_acc"], default=None)
 
 
 class TrainingDiverged(RuntimeError):
@@ -109,51 +109,80 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
         raise ValueError(f"progress={progress!r} is not allowed; choose one of 'auto', 'bar', 'lines'")
     optimizer, scheduler = _optimizer_and_scheduler(model, config, optimizer, scheduler)
     bar = progress == "bar" or (progress == "auto" and _interactive())
-    run_dir = _choose_run(config)
+    run_dir, resuming = _choose_run(config)
     history = History(run_dir=run_dir)
     with hold(run_dir):
-        if (run_dir / CHECKPOINT).exists():
+        if resuming:
             _resume(run_dir, config, model, optimizer, scheduler, train_loader, history)
         else:
             train_loader.restart()
             print(f"new run in {display(run_dir)}")
         _write_metrics(run_dir, config, model, history, _status(history, config))
-        for epoch in range(len(history.epochs) + 1, config.epochs + 1):
-            start = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            batches = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, file=sys.stdout) \
-                if bar else train_loader
-            train_loss, train_acc = train_one_epoch(model, batches, optimizer)
-            scheduler.step()
-            test_loss, test_acc = evaluate(model, test_loader)
-            row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
-                       test_acc=test_acc, lr=lr, seconds=round(time.perf_counter() - start, 2))
-            print(f"epoch {epoch:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}  "
-                  f"test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.2g}  time {row['seconds']:.1f}s",
-                  flush=True)
-            if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
-                _write_metrics(run_dir, config, model, History(history.epochs + [row]), "diverged", epoch)
-                losses = {"training": train_loss, "test": test_loss}
-                raise TrainingDiverged(_divergence_message(run_dir, epoch, losses, lr, history))
-            history.epochs.append(row)
-            _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
-            _write_metrics(run_dir, config, model, history, _status(history, config))
+        try:
+            _train_epochs(model, train_loader, test_loader, config, optimizer, scheduler, history, bar)
+        except TrainingDiverged:
+            raise
+        except BaseException:  # interrupted or failed: say so to whoever reads metrics.json
+            _write_metrics(run_dir, config, model, history, "stopped")
+            raise
     return history
 
 
-def _choose_run(config: TrainConfig) -> Path:
-    """The run folder to train in: the one to resume, or a new one."""
+def _train_epochs(model, train_loader, test_loader, config, optimizer, scheduler, history, bar) -> None:
+    """The epochs still to train, each checkpointed; TrainingDiverged when a loss is not finite."""
+    run_dir = history.run_dir
+    for epoch in range(len(history.epochs) + 1, config.epochs + 1):
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        batches = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, file=sys.stdout) \
+            if bar else train_loader
+        train_loss, train_acc = train_one_epoch(model, batches, optimizer)
+        scheduler.step()
+        test_loss, test_acc = evaluate(model, test_loader)
+        row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
+                   test_acc=test_acc, lr=lr, seconds=round(time.perf_counter() - start, 2))
+        print(f"epoch {epoch:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}  "
+              f"test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.2g}  time {row['seconds']:.1f}s",
+              flush=True)
+        if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
+            _write_metrics(run_dir, config, model, history, "diverged", diverged=row)
+            losses = {"training": train_loss, "test": test_loss}
+            raise TrainingDiverged(_divergence_message(run_dir, epoch, losses, optimizer, history))
+        history.epochs.append(row)
+        _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
+        _write_metrics(run_dir, config, model, history, _status(history, config))
+
+
+def _choose_run(config: TrainConfig) -> tuple[Path, bool]:
+    """The run folder to train in, and whether it is a run to resume (else a new one)."""
     out_dir = resolve(config.out_dir)
     if config.resume:
-        run_dir = find_run(out_dir, config.resume)
+        run_dir = find_run(out_dir, config.resume, fits=lambda metrics: _fits(metrics.get("parameters"), config))
         if run_dir is not None:
-            return run_dir
+            return run_dir, True
         print(f"nothing to resume: {found_runs(out_dir)} Starting a new run.")
-    return new_run(out_dir)
+    return new_run(out_dir), False
+
+
+def _differences(saved: dict, config: TrainConfig) -> dict:
+    """The parameters a run was made with that ``config`` changes, where a resume may not change them.
+
+    Those the chosen options ignore (``config.unused()``) do not count.
+    """
+    may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set()) | set(config.unused())
+    return {k: (v, getattr(config, k)) for k, v in saved.items()
+            if k not in may_change and hasattr(config, k) and getattr(config, k) != v}
+
+
+def _fits(saved: dict | None, config: TrainConfig) -> bool:
+    return isinstance(saved, dict) and not _differences(saved, config)
 
 
 def _resume(run_dir, config, model, optimizer, scheduler, train_loader, history) -> None:
     """Load the run's checkpoint into the model, optimizer, scheduler, random states and history."""
+    if not (run_dir / CHECKPOINT).is_file():
+        raise ValueError(f"the checkpoint of {display(run_dir)} disappeared before training could resume it "
+                         f"(pruned?). {found_runs(run_dir.parent)}")
     state = _read_checkpoint(run_dir / CHECKPOINT, config)
     for role, used in (("optimizer", optimizer), ("scheduler", scheduler)):
         saved = state.get(f"{role}_class", type(used).__name__)
@@ -175,11 +204,13 @@ def _status(history: History, config: TrainConfig) -> str:
     return "complete" if len(history.epochs) >= config.epochs else "running"
 
 
-def _divergence_message(run_dir: Path, epoch: int, losses: dict, lr: float, history: History) -> str:
+def _divergence_message(run_dir: Path, epoch: int, losses: dict, optimizer, history: History) -> str:
     kept = f"the checkpoint after epoch {len(history.epochs)}" if history.epochs else "no checkpoint (none was good)"
     broken = " and ".join(f"the {kind} loss is {value}" for kind, value in losses.items() if not math.isfinite(value))
+    group = optimizer.param_groups[0]
+    start = group.get("initial_lr", group["lr"])  # schedulers keep the run's starting rate here
     return (f"training diverged in epoch {epoch}: {broken}, and the run cannot recover. The likely cause is a "
-            f"learning rate too high for this model and batch size (lr={lr:g}); try {lr / 10:g}. "
+            f"learning rate too high for this model and batch size (lr={start:g}); try lr={start / 10:g}. "
             f'{display(run_dir)} keeps {kept}; its metrics.json says "status": "diverged".')
 
 
@@ -226,7 +257,7 @@ def check_run_folder(config: TrainConfig) -> None:
     out_dir = resolve(config.out_dir)
     check_writable_folder(out_dir, "out_dir")
     if config.resume:
-        run_dir = find_run(out_dir, config.resume)
+        run_dir = find_run(out_dir, config.resume, fits=lambda metrics: _fits(metrics.get("parameters"), config))
         if run_dir is not None:
             check_free(run_dir)
             check_writable_folder(run_dir, "the run's folder")
@@ -261,20 +292,21 @@ def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config,
     atomic_write(run_dir / CHECKPOINT, lambda file: torch.save(state, file))
 
 
-def _write_metrics(run_dir, config, model, history, status: str, diverged_epoch: int | None = None) -> None:
-    """``metrics.json``: the parameters, every epoch, the best one, and the status sweeps read."""
+def _write_metrics(run_dir, config, model, history, status: str, diverged: dict | None = None) -> None:
+    """``metrics.json``: the status sweeps read (running, complete, stopped, diverged), the parameters,
+    every epoch (a diverged one last, its non-finite losses as null) and the best good one."""
     best = history.best
     metrics = {
         "status": status,
         "parameters": config.as_dict(),
-        "epochs": history.epochs,
+        "epochs": history.epochs + ([diverged] if diverged else []),
         "best_test_acc": best and best["test_acc"],
         "best_epoch": best and best["epoch"],
         "model_parameters": count_parameters(model),
         "device": str(next(model.parameters()).device),
     }
-    if diverged_epoch is not None:
-        metrics["diverged_epoch"] = diverged_epoch
+    if diverged:
+        metrics["diverged_epoch"] = diverged["epoch"]
     text = json.dumps(_finite(metrics), indent=2, allow_nan=False)
     atomic_write(run_dir / METRICS, lambda file: file.write(text.encode()))
 
@@ -300,11 +332,10 @@ def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
     if broken:
         raise ValueError(f"{display(path)} has the format of fit()'s checkpoints, but its {', '.join(broken)} "
                          f"{'is' if len(broken) == 1 else 'are'} missing or of the wrong kind: it is damaged. {fix}")
-    may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set())
-    changed = {k: (v, getattr(config, k)) for k, v in state["config"].items()
-               if k not in may_change and hasattr(config, k) and getattr(config, k) != v}
+    changed = _differences(state["config"], config)
     if changed:
         details = ", ".join(f"{k}={new!r} (the run used {old!r})" for k, (old, new) in changed.items())
+        may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set())
         raise ValueError(f"cannot resume {display(path.parent)} with other parameters: {details}. "
                          f"Only {', '.join(sorted(may_change))} may change; to continue another run, "
                          f"name it: resume='run-NNN'. {found_runs(path.parent.parent)}")

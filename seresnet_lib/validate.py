@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,7 +54,12 @@ def _number_as_text_hint(value: Any) -> str:
         number = float(value)
     except ValueError:
         return ""
-    mantissa, _, exponent = value.strip().lower().partition("e")
-    if exponent and "." not in mantissa:  # PyYAML follows YAML 1.1: 1e-3 is a string, 1.0e-3 a float
-        return f"; YAML (papermill's -f and -y) reads {value} as text: write {mantissa}.0e{exponent} or {number!r}"
+    if not math.isfinite(number):
+        return ""
+    written = re.fullmatch(r"\s*([-+]?[0-9_]*\.?[0-9_]*)[eE]([-+]?)([0-9]+)\s*", value)
+    if written:  # PyYAML reads YAML 1.1: a float with an exponent needs a dot and a sign, as in 1.0e-3
+        mantissa, sign, digits = written.groups()
+        mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
+        return (f"; YAML (papermill's -f and -y) reads {value.strip()} as text: write "
+                f"{mantissa}e{sign or '+'}{digits} or {number!r}")
     return f"; a number in quotes is text: write {number!r} without quotes (with papermill, -p rather than -r)"

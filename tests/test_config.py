@@ -176,21 +176,28 @@ def test_the_article_preset_is_the_articles_recipe():
         zero_init_residual=False, train_size=None)
 
 
-@pytest.mark.parametrize("text, advice", [
-    ("1e-3", "YAML (papermill's -f and -y) reads 1e-3 as text: write 1.0e-3 or 0.001"),
-    ("5E-4", "reads 5E-4 as text: write 5.0e-4 or 0.0005"),
-    ("0.01", "a number in quotes is text: write 0.01 without quotes (with papermill, -p rather than -r)"),
-])
-def test_a_number_that_arrived_as_text_gets_a_hint(text, advice):
+@pytest.mark.parametrize("text, written", [("1e-3", "1.0e-3"), ("5E-4", "5.0e-4"), ("1e3", "1.0e+3"),
+                                           ("1.5e3", "1.5e+3")])
+def test_a_number_yaml_read_as_text_gets_a_hint_that_yaml_reads_as_a_number(text, written):
+    assert yaml.safe_load(f"lr: {text}") == {"lr": text}  # PyYAML follows YAML 1.1
     with pytest.raises(ValueError) as error:
         TrainConfig(lr=text)
-    assert f"lr must be a number > 0, got '{text}' (str); " in str(error.value) and advice in str(error.value)
+    message = str(error.value)
+    assert f"lr must be a number > 0, got '{text}' (str); YAML (papermill's -f and -y) reads {text} as text: " \
+           f"write {written} or {float(text)!r}" in message
+    assert TrainConfig(**yaml.safe_load(f"lr: {written}")).lr == float(text)  # the advice works
 
 
-def test_the_advice_is_what_yaml_reads_as_a_float():
-    assert yaml.safe_load("lr: 1e-3") == {"lr": "1e-3"}  # YAML 1.1, as PyYAML reads it
-    assert yaml.safe_load("lr: 1.0e-3") == {"lr": 0.001}
-    assert TrainConfig(**yaml.safe_load("lr: 1.0e-3")).lr == 0.001
+def test_a_number_in_quotes_gets_a_hint():
+    with pytest.raises(ValueError, match=r"got '0.01' \(str\); a number in quotes is text: write 0.01 without "
+                                         r"quotes \(with papermill, -p rather than -r\)"):
+        TrainConfig(lr="0.01")
+
+
+def test_resume_takes_a_run_name_or_a_path_and_refuses_true_or_false_as_text():
+    assert TrainConfig(resume=Path("runs/x/run-002")).resume == "runs/x/run-002"
+    with pytest.raises(ValueError, match="resume='False' is text, not True or False: write it without quotes"):
+        TrainConfig(resume="False")
 
 
 def test_parameters_the_chosen_options_ignore_are_marked_in_the_description():

@@ -5,9 +5,9 @@ import multiprocessing
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,28 +64,70 @@ def test_two_writers_of_one_file_never_share_a_temporary_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left
 
 
-def hold_in_another_process(run_dir: Path) -> subprocess.Popen:
-    """Another live process that holds ``run_dir``'s lock, as fit() writes it, until killed."""
-    process = subprocess.Popen(["sleep", "60"])
-    (run_dir / LOCK).write_text(f"{process.pid} {socket.gethostname()}\n")
+def _hold_until_killed(run_dir, locked):
+    with hold(Path(run_dir)):
+        locked.set()
+        time.sleep(60)
+
+
+def hold_in_another_process(run_dir: Path) -> multiprocessing.Process:
+    """Another live process that has locked ``run_dir`` with hold(), until killed."""
+    context = multiprocessing.get_context("fork")
+    locked = context.Event()
+    process = context.Process(target=_hold_until_killed, args=(str(run_dir), locked), daemon=True)
+    process.start()
+    assert locked.wait(timeout=30)
     return process
 
 
-def test_a_run_locked_by_a_live_process_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
+def stop(process: multiprocessing.Process) -> None:
+    process.kill()
+    process.join()
+
+
+def test_a_run_locked_by_a_live_process_is_refused_and_freed_when_it_dies(tmp_path):
     run_dir = new_run(tmp_path)
     owner = hold_in_another_process(run_dir)
     try:
-        with pytest.raises(RunInUse, match=f"is being trained by process {owner.pid} on "):
+        with pytest.raises(RunInUse, match=f"is being trained by process {owner.pid} on {socket.gethostname()}"):
             with hold(run_dir):
                 pass
-        assert runs.holder(run_dir)[0] == owner.pid
+        assert runs.holder(run_dir) == f"process {owner.pid} on {socket.gethostname()}"
     finally:
-        owner.kill()
-        owner.wait()
-    assert runs.holder(run_dir) is None  # its process is gone: the lock is stale
+        stop(owner)  # killed: it never released the lock itself
+    assert (run_dir / LOCK).exists() and runs.holder(run_dir) is None  # the system released it
     with hold(run_dir):
         assert (run_dir / LOCK).read_text().split()[0] == str(os.getpid())
     assert not (run_dir / LOCK).exists()  # released on leaving
+
+
+def _try_to_hold(run_dir, barrier, results):
+    barrier.wait()
+    try:
+        with hold(Path(run_dir)):
+            results.put("held")
+            time.sleep(0.5)  # long enough for every other process to try
+    except RunInUse:
+        results.put("refused")
+
+
+def test_of_processes_trying_to_lock_one_run_at_once_exactly_one_gets_it(tmp_path):
+    run_dir = new_run(tmp_path)
+    (run_dir / LOCK).write_text("")  # a lock file left empty by a crash: not held by anyone
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(5), context.Queue()
+    workers = [context.Process(target=_try_to_hold, args=(str(run_dir), barrier, results)) for _ in range(5)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(results.get(timeout=5) for _ in workers) == ["held"] + ["refused"] * 4
+
+
+def test_a_name_taken_by_a_file_is_skipped(tmp_path):
+    new_run(tmp_path)
+    (tmp_path / "run-002").write_text("not a run")
+    assert new_run(tmp_path).name == "run-003"
 
 
 def test_the_lock_is_released_when_training_fails(tmp_path):
@@ -149,7 +191,11 @@ def tiny_run(out_dir: Path, number: int, status: str, done: int, best: float | N
     run_dir = out_dir / f"run-{number:03d}"
     run_dir.mkdir(parents=True)
     metrics = {"status": status, "parameters": {**TrainConfig().as_dict(), **parameters},
-               "epochs": [{"epoch": e + 1} for e in range(done)], "best_test_acc": best}
+               "epochs": [{"epoch": e + 1, "train_loss": 1.0, "test_loss": 1.0} for e in range(done)],
+               "best_test_acc": best}
+    if status == "diverged":
+        metrics["epochs"].append({"epoch": done + 1, "train_loss": None, "test_loss": None})
+        metrics["diverged_epoch"] = done + 1
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     torch.save({"weights": torch.zeros(2500)}, run_dir / "checkpoint.pt")  # about 10 kB
     return run_dir
@@ -190,13 +236,27 @@ def test_prune_asks_first_and_skips_a_run_in_training(tmp_path, monkeypatch, cap
         os.utime(training / "checkpoint.pt", (0, 0))
         monkeypatch.setattr("builtins.input", lambda prompt: "y")
         assert runs.main(["prune", str(tmp_path), "--keep", "0"]) == 0
+        assert runs.summarize(training).status == "running"  # its process holds the lock
     finally:
-        owner.kill()
-        owner.wait()
+        stop(owner)
     assert not (old / "checkpoint.pt").exists() and (training / "checkpoint.pt").exists()
 
 
-def test_prune_needs_to_be_told_what(tmp_path, capsys):
+@pytest.mark.parametrize("arguments, message", [
+    ([], "--keep N and/or --older-than DAYS"),
+    (["--keep", "-1"], "--keep must be 0 or more, got -1"),
+    (["--older-than", "0"], "--older-than must be a number of days > 0, got 0.0"),
+])
+def test_prune_needs_to_be_told_what(tmp_path, capsys, arguments, message):
     with pytest.raises(SystemExit):
-        runs.main(["prune", str(tmp_path)])
-    assert "--keep N and/or --older-than DAYS" in capsys.readouterr().err
+        runs.main(["prune", str(tmp_path), *arguments])
+    assert message in capsys.readouterr().err
+
+
+def test_a_corrupt_metrics_file_does_not_break_listing(tmp_path, capsys):
+    tiny_run(tmp_path, 1, "complete", 2, 0.3)
+    (tmp_path / "run-001" / "metrics.json").write_text('{"status": "running"}')
+    assert runs.read_metrics(tmp_path / "run-001") is None
+    assert runs.main(["list", str(tmp_path)]) == 0
+    assert "run-001   empty" in capsys.readouterr().out
+    assert runs.found_runs(tmp_path).endswith("run-001 (a checkpoint).")

@@ -400,7 +400,7 @@ def test_a_diverged_run_stops_keeps_its_last_good_checkpoint_and_says_why(tmp_pa
     assert len(calls) == 2  # epochs 3 and 4 never ran
     message = str(error.value)
     assert "training diverged in epoch 2: the training loss is nan" in message
-    assert "learning rate too high" in message and "(lr=0.002); try 0.0002" in message  # StepLR(1, 0.1)
+    assert "learning rate too high" in message and "(lr=0.02); try lr=0.002" in message  # the run's, not epoch 2's
     assert "keeps the checkpoint after epoch 1" in message
     run_dir = tmp_path / "run-001"
     metrics = metrics_of(run_dir)
@@ -412,7 +412,8 @@ def test_a_diverged_run_stops_keeps_its_last_good_checkpoint_and_says_why(tmp_pa
 def test_a_learning_rate_far_too_high_diverges_in_the_first_epoch(tmp_path):
     with pytest.raises(TrainingDiverged, match="training diverged in epoch 1: the .*loss is (nan|inf)"):
         run(tmp_path, epochs=3, lr=1e6, augment=False)
-    assert metrics_of(tmp_path / "run-001")["status"] == "diverged"
+    metrics = metrics_of(tmp_path / "run-001")
+    assert metrics["status"] == "diverged" and metrics["best_test_acc"] is None  # no epoch was good
     assert not (tmp_path / "run-001" / "checkpoint.pt").exists()  # no epoch was good
 
 
@@ -426,17 +427,63 @@ def test_resume_skips_an_empty_newest_folder_and_says_which_run(tmp_path, capsys
     assert numbers(resumed) == numbers(whole)
 
 
-def test_resume_by_name_continues_that_run_in_a_folder_shared_by_a_sweep(tmp_path):
+def test_resume_by_name_continues_that_run_in_a_folder_shared_by_a_sweep(tmp_path, capsys):
     run(tmp_path, epochs=1)  # run-001, lr 0.02
     run(tmp_path, epochs=1, lr=0.05)  # run-002
-    with pytest.raises(ValueError) as error:  # the newest run has other parameters
-        run(tmp_path, epochs=2, resume=True)
+    with pytest.raises(ValueError) as error:  # named, with other parameters than it was made with
+        run(tmp_path, epochs=2, resume="run-002")
     assert "lr=0.02 (the run used 0.05)" in str(error.value) and "name it: resume='run-NNN'" in str(error.value)
     assert "run-001 (checkpoint after epoch 1), run-002 (checkpoint after epoch 1)" in str(error.value)
     resumed, _ = run(tmp_path, epochs=2, resume="run-001")
     assert resumed.run_dir.name == "run-001" and len(resumed.epochs) == 2
-    by_path, _ = run(tmp_path, epochs=2, lr=0.05, resume=str(tmp_path / "run-002"))
+    by_path, _ = run(tmp_path, epochs=2, lr=0.05, resume=str(tmp_path / "run-002") + "/")
     assert by_path.run_dir.name == "run-002"
+
+
+def test_resume_true_prefers_the_newest_run_made_with_these_parameters(tmp_path, capsys):
+    run(tmp_path, epochs=1)  # run-001, lr 0.02
+    run(tmp_path, epochs=1, lr=0.05)  # run-002, newer
+    resumed, _ = run(tmp_path, epochs=2, resume=True)  # lr 0.02: run-001 is the one to go on with
+    assert resumed.run_dir.name == "run-001"
+    assert "resumed run-001 after epoch 1" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+
+
+def test_a_parameter_the_options_ignore_may_change_on_resume(tmp_path):
+    run(tmp_path, epochs=1, schedule="cosine")
+    resumed, _ = run(tmp_path, epochs=1, schedule="cosine", lr_step=3, resume=True)  # lr_step is unused
+    assert resumed.run_dir.name == "run-001"
+
+
+def test_a_run_interrupted_says_stopped_in_its_metrics(tmp_path, monkeypatch):
+    calls = []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return train_one_epoch(*args)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, epochs=3)
+    metrics = metrics_of(tmp_path / "run-001")
+    assert metrics["status"] == "stopped" and [row["epoch"] for row in metrics["epochs"]] == [1]
+
+
+def test_a_checkpoint_deleted_before_training_starts_is_an_error_not_a_new_run(tmp_path, monkeypatch):
+    history, _ = run(tmp_path, epochs=1)
+    before = (history.run_dir / "metrics.json").read_text()
+    find_run = train.find_run
+
+    def pruned_meanwhile(*args, **kwargs):
+        found = find_run(*args, **kwargs)
+        (found / "checkpoint.pt").unlink()  # another process pruned it after it was chosen
+        return found
+
+    monkeypatch.setattr(train, "find_run", pruned_meanwhile)
+    with pytest.raises(ValueError, match="the checkpoint of .*run-001 disappeared before training could resume it"):
+        run(tmp_path, epochs=2, resume=True)
+    assert (history.run_dir / "metrics.json").read_text() == before  # the run's record is untouched
 
 
 def test_resuming_a_run_that_is_not_there_names_what_was_found(tmp_path, capsys):
@@ -458,7 +505,7 @@ def test_out_dir_is_checked_before_any_work(tmp_path):
 
 
 def test_a_second_process_cannot_resume_a_run_that_is_training(tmp_path):
-    from test_runs import hold_in_another_process
+    from test_runs import hold_in_another_process, stop
 
     history, _ = run(tmp_path, epochs=1)
     owner = hold_in_another_process(history.run_dir)
@@ -467,9 +514,8 @@ def test_a_second_process_cannot_resume_a_run_that_is_training(tmp_path):
         with pytest.raises(RunInUse, match=f"run-001 is being trained by process {owner.pid}"):
             check_run_folder(config)
         with pytest.raises(RunInUse):
-            run(tmp_path, epochs=2, resume=True)
+            run(tmp_path, epochs=2, resume="run-001")
     finally:
-        owner.kill()
-        owner.wait()
+        stop(owner)
     resumed, _ = run(tmp_path, epochs=2, resume=True)  # the lock went with its process
     assert len(resumed.epochs) == 2
