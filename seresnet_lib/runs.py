@@ -182,12 +182,16 @@ def check_free(run_dir: Path) -> None:
 def hold(run_dir: Path) -> Iterator[None]:
     """Lock ``run_dir`` for this process while the block runs; RunInUse if another process holds it."""
     lock_file = run_dir / LOCK
+    patience = time.monotonic() + 0.2  # `runs list` or `prune` may hold it for an instant to look
     while True:
         descriptor = os.open(lock_file, os.O_CREAT | os.O_RDWR)
         if not _try_lock(descriptor):
             os.close(descriptor)
-            check_free(run_dir)  # raises, naming the holder
-            continue  # it was released in between
+            if time.monotonic() < patience:
+                time.sleep(0.02)
+            else:
+                check_free(run_dir)  # raises, naming the holder, unless it was released meanwhile
+            continue
         try:  # the file we locked must still be the one in the folder (its last holder deletes it)
             same = os.path.samestat(os.fstat(descriptor), os.stat(lock_file))
         except FileNotFoundError:
