@@ -4,6 +4,8 @@ Each ``check_*`` returns a ``CheckResult``: shown in a notebook it reads
 "✓ ..." or "✗ ..." with what is wrong, and it is truthy only when the answer is right.
 Module checks copy the student's weights into the library's version of the part and
 compare outputs; when they differ, they try the usual mistakes to name the one made.
+A notebook also records the result in machine-readable form (``CHECK_MIME``), which
+``python -m seresnet_lib.series check`` reads to grade a student's copy.
 """
 
 from __future__ import annotations
@@ -22,10 +24,16 @@ from .measure import count_parameters, evaluation_mode, output_shapes, stage_sha
 from .models import ResNet, ResNetConfig
 
 
+CHECK_MIME = "application/vnd.seresnet.check+json"  # JupyterLab shows the text/plain beside it
+
+
 @dataclass(frozen=True)
 class CheckResult:
+    """``passed``: the answer is right. ``done``: False while the exercise still holds its placeholder."""
+
     passed: bool
     message: str
+    done: bool = True
 
     def __bool__(self) -> bool:
         return self.passed
@@ -33,14 +41,23 @@ class CheckResult:
     def __repr__(self) -> str:
         return ("✓ " if self.passed else "✗ ") + self.message
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """How a notebook displays the result: the text, and the same as data for grading."""
+        return {"text/plain": repr(self),
+                CHECK_MIME: {"passed": self.passed, "done": self.done, "message": self.message}}
+
 
 def _fail(message: str) -> CheckResult:
     return CheckResult(False, message)
 
 
+def _not_done(what: str) -> CheckResult:
+    return CheckResult(False, f"Not done yet: replace None with {what}.", done=False)
+
+
 def _not_a_module(obj, what: str) -> CheckResult | None:
     if obj is None:
-        return _fail(f"Not done yet: replace None with your {what}.")
+        return _not_done(f"your {what}")
     if isinstance(obj, type) and issubclass(obj, nn.Module):
         return _fail(f"You passed the class {obj.__name__} itself; pass an instance of it: {obj.__name__}().")
     if not isinstance(obj, nn.Module):
@@ -98,10 +115,20 @@ def _load_same_weights(reference: nn.Module, student: nn.Module, names: str) -> 
     return None
 
 
-def _conv_with_bias(module: nn.Module, skip: str = "se") -> str | None:
-    """The name of a convolution with a bias (outside ``skip``), if any: BN makes biases redundant."""
+def _is_se(module: nn.Module) -> bool:
+    return isinstance(module, SqueezeExcitation) or all(
+        isinstance(getattr(module, name, None), nn.Conv2d) for name in ("fc1", "fc2"))
+
+
+def _conv_with_bias(module: nn.Module) -> str | None:
+    """The name of a convolution with a bias, if any: the BN after it makes a bias redundant.
+
+    SE modules are skipped, whatever they are called: their 1x1 convs have no BN after them
+    and keep their biases.
+    """
+    se_modules = [name + "." for name, child in module.named_modules() if name and _is_se(child)]
     for name, conv in module.named_modules():
-        if isinstance(conv, nn.Conv2d) and conv.bias is not None and not name.startswith(skip):
+        if isinstance(conv, nn.Conv2d) and conv.bias is not None and not name.startswith(tuple(se_modules)):
             return name
     return None
 
@@ -124,12 +151,20 @@ def _diagnose(
 def _as_shape(answer, length: int) -> tuple[int, ...] | CheckResult:
     """``answer`` as a tuple of ``length`` ints, or a failed check saying what is wrong with it."""
     if answer is None:
-        return _fail("Not done yet: replace None with (channels, height, width).")
+        return _not_done("(channels, height, width)")
     if not isinstance(answer, (tuple, list)) or len(answer) != length:
         return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
     if not all(isinstance(v, numbers.Integral) or (isinstance(v, float) and v.is_integer()) for v in answer):
         return _fail(f"Sizes are whole numbers; use // (floor division), not /. Got {answer!r}.")
     return tuple(int(v) for v in answer)
+
+
+def _channels_not_first(answer: tuple[int, ...], expected: tuple[int, ...]) -> CheckResult | None:
+    """A failed check if ``answer`` puts the channels anywhere but first."""
+    if answer[0] != expected[0] and expected[0] in answer[1:]:
+        return _fail(f"The order is (channels, height, width): PyTorch puts the channels first, and yours "
+                     f"has {expected[0]} channels in another place.")
+    return None
 
 
 # Lesson 01: the stem
@@ -144,6 +179,8 @@ def check_stem_output_size(answer, input_size: int) -> CheckResult:
     if answer == expected:
         return CheckResult(True, f"{answer} is right: {input_size} -> {after_conv[1]} (7x7 conv, stride 2, "
                                  f"padding 3) -> {expected[1]} (3x3 max-pool, stride 2, padding 1).")
+    if (order := _channels_not_first(answer, expected)) is not None:
+        return order
     if answer[0] != 64:
         return _fail(f"The stem has 64 output channels (the conv has 64 filters), not {answer[0]}.")
     if answer == after_conv:
@@ -233,6 +270,11 @@ def check_bottleneck(
         if isinstance(reference.shortcut, nn.Identity) and got == expected + projection:
             return _fail("Your Identity Block has a projection shortcut: input and output shapes match, so "
                          "the shortcut is x itself.")
+        shortcut = getattr(block, "shortcut", None)
+        if (got == expected - 2 * 4 * width and isinstance(shortcut, nn.Module)
+                and not any(isinstance(m, nn.BatchNorm2d) for m in shortcut.modules())):
+            return _fail("Your projection shortcut has no batch normalization. Like every conv in the block, "
+                         "its 1x1 conv is followed by one.")
         return _fail(f"Expected {expected:,} parameters, got {got:,}.")
     strided = [name for name in ("conv1", "conv2") if getattr(getattr(block, name, None), "stride", (1, 1)) != (1, 1)]
     if stride > 1 and stride_at == "1x1" and strided == ["conv2"]:
@@ -261,14 +303,26 @@ def check_bottleneck(
     mistakes = {
         "There is a ReLU after the last BN. The residual branch must be able to add negative values: "
         "apply ReLU only after the addition.": lambda: torch.relu(r.se(torch.relu(main)) + shortcut),
+        "The ReLU after the addition is gone, but the one after the last BN is still there. Which of the two "
+        "stops the residual branch from adding negative values?":
+            lambda: r.se(torch.relu(main)) + shortcut,
         "The ReLU after the addition is missing.": lambda: r.se(main) + shortcut,
         "The ReLU after bn1 is missing.": lambda: torch.relu(r.se(branch(relu1=skip)) + shortcut),
         "The ReLU after bn2 is missing.": lambda: torch.relu(r.se(branch(relu2=skip)) + shortcut),
     }
     if reduction:
-        mistakes["SE is applied after the addition; it belongs on the residual branch, before it."] = (
-            lambda: torch.relu(r.se(main + shortcut))
-        )
+        expanded = r.conv3(torch.relu(r.bn2(r.conv2(torch.relu(r.bn1(r.conv1(x)))))))
+        mistakes.update({
+            "Your block defines its SE module but forward() never applies it.": lambda: torch.relu(main + shortcut),
+            "SE is applied after the addition; it belongs on the residual branch, before it.":
+                lambda: torch.relu(r.se(main + shortcut)),
+            "SE is applied to the block's output, after the addition and the ReLU; it belongs on the residual "
+            "branch, before the addition.": lambda: r.se(torch.relu(main + shortcut)),
+            "SE is applied to the shortcut; it recalibrates the residual branch's channels, and the shortcut "
+            "stays as it is.": lambda: torch.relu(main + r.se(shortcut)),
+            "SE sits between conv3 and bn3; it comes after the branch's last BN.":
+                lambda: torch.relu(r.bn3(r.se(expanded)) + shortcut),
+        })
     kind = "Conv Block" if stride > 1 or in_channels != 4 * width else "Identity Block"
     return _diagnose(got, expected, mistakes, f"Your {kind} matches the library's with the same weights.")
 
@@ -278,7 +332,7 @@ def check_bottleneck(
 def check_se_parameter_count(answer, channels: int, reduction: int) -> CheckResult:
     """``answer``: the parameters of one SE module on ``channels`` channels with ratio ``reduction``."""
     if answer is None:
-        return _fail("Not done yet: replace None with a number.")
+        return _not_done("a number")
     if not isinstance(answer, numbers.Real):
         return _fail(f"Give the answer as a number, got {answer!r}.")
     expected = count_parameters(SqueezeExcitation(channels, reduction))
@@ -287,7 +341,7 @@ def check_se_parameter_count(answer, channels: int, reduction: int) -> CheckResu
         return CheckResult(True, f"{answer:,} is right: 2 * {channels} * {hidden} weights "
                                  f"+ {hidden} + {channels} biases.")
     if answer == 2 * channels * hidden:
-        return _fail(f"You counted the weights; both 1x1 convs also have a bias: + {hidden} + {channels}.")
+        return _fail("You counted the weights only: both 1x1 convs also have a bias, one value per output channel.")
     if answer in (channels * hidden, channels * hidden + hidden, channels * hidden + channels):
         return _fail("That is one of the two layers; count both: C -> C/r and C/r -> C.")
     return _fail(f"Not quite: the module has two 1x1 convs, {channels} -> {hidden} and {hidden} -> {channels}, "
@@ -345,15 +399,27 @@ def check_stage4_shape(answer, input_size: int, stem: str = "imagenet") -> Check
     if answer == expected:
         walk = " -> ".join(str(shapes[k][1]) for k in ("stem", "stage1", "stage2", "stage3", "stage4"))
         return CheckResult(True, f"{answer} is right: {input_size} -> {walk}.")
+    if (order := _channels_not_first(answer, expected)) is not None:
+        return order
     if answer[0] != 2048:
         return _fail(f"stage4 ends with 4 x 512 = 2048 channels, not {answer[0]}.")
     if answer[1] != answer[2]:
         return _fail("A square image stays square: height and width are the same at every stage.")
+    rounded_down = _halved_rounding_down(shapes["stage1"][1], halvings=3)
+    if rounded_down != expected[1] and answer[1:] == (rounded_down, rounded_down):
+        return _fail("You rounded down where a halving meets an odd size. A 1x1 conv with stride 2 and no padding "
+                     "keeps every other position starting from the first, so odd sizes round up: n -> (n + 1) / 2.")
     if answer[1] in (2 * expected[1], (expected[1] + 1) // 2):
         return _fail("Off by a factor of two: count the halvings again. The ImageNet stem halves twice "
                      "(conv and max-pool), the CIFAR stem not at all, and stages 2, 3 and 4 once each.")
     return _fail("Not quite: follow the size through the stem and the three stages that halve it, rounding "
                  "as the convolution formula does.")
+
+
+def _halved_rounding_down(size: int, halvings: int) -> int:
+    for _ in range(halvings):
+        size //= 2
+    return size
 
 
 def check_resnet101(model) -> CheckResult:
@@ -382,7 +448,7 @@ def check_resnet101(model) -> CheckResult:
 def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
     """``answer``: optimizer steps in one epoch over ``images`` images in batches of ``batch_size``."""
     if answer is None:
-        return _fail("Not done yet: replace None with a number.")
+        return _not_done("a number")
     if not isinstance(answer, numbers.Real):
         return _fail(f"Give the answer as a number, got {answer!r}.")
     full, rest = divmod(images, batch_size)
@@ -400,7 +466,7 @@ def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
 def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gamma: float = 0.1) -> CheckResult:
     """``answer``: the learning rate in ``epoch`` (counted from 1) under StepLR(step, gamma) from ``lr``."""
     if answer is None:
-        return _fail("Not done yet: replace None with a number.")
+        return _not_done("a number")
     if not isinstance(answer, numbers.Real):
         return _fail(f"Give the answer as a number, got {answer!r}.")
     decays = (epoch - 1) // step

@@ -34,6 +34,21 @@ def probe_input(model: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
     return torch.zeros(1, *input_size, device=device)
 
 
+def run_probe(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` in eval mode without gradients; a model that fails says so in one line.
+
+    The error names the model, the input shape and the model's own error, without the
+    long traceback through the measuring code (call the model directly to see that).
+    """
+    try:
+        with evaluation_mode(model), torch.no_grad():
+            return model(x)
+    except Exception as error:  # whatever the model raises
+        shape = " x ".join(map(str, x.shape))
+        raise RuntimeError(f"{type(model).__name__} fails on a {shape} input: {type(error).__name__}: {error} "
+                           f"(if it is an exercise, its self-check names the mistake)") from None
+
+
 def count_multiply_adds(model: nn.Module, input_size: Sequence[int] = (3, 224, 224)) -> int:
     """Multiply-adds of one forward pass on one image of ``input_size`` (C, H, W).
 
@@ -57,8 +72,7 @@ def count_multiply_adds(model: nn.Module, input_size: Sequence[int] = (3, 224, 2
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
-        with evaluation_mode(model), torch.no_grad():
-            model(x)
+        run_probe(model, x)
     finally:
         for hook in hooks:
             hook.remove()
@@ -79,8 +93,7 @@ def output_shapes(model: nn.Module, input_size: Sequence[int], names: Sequence[s
 
     hooks = [modules[name].register_forward_hook(record(name)) for name in names]
     try:
-        with evaluation_mode(model), torch.no_grad():
-            shapes[""] = tuple(model(x).shape[1:])
+        shapes[""] = tuple(run_probe(model, x).shape[1:])
     finally:
         for hook in hooks:
             hook.remove()

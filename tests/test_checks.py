@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from seresnet_lib import Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, checks
+from seresnet_lib import Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, checks, count_multiply_adds
 
 
 class HandBlock(nn.Module):
@@ -24,7 +24,9 @@ class HandBlock(nn.Module):
         self.conv3 = nn.Conv2d(width, out, 1, bias=bias)
         self.bn3 = nn.BatchNorm2d(out)
         needs_projection = stride != 1 or in_channels != out
-        if (needs_projection and mistake != "no_projection") or mistake == "extra_projection":
+        if mistake == "shortcut_without_bn":
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out, 1, stride=stride, bias=False))
+        elif (needs_projection and mistake != "no_projection") or mistake == "extra_projection":
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out)
             )
@@ -35,19 +37,23 @@ class HandBlock(nn.Module):
         self.mistake = mistake
 
     def forward(self, x):
+        se = getattr(self, "se", nn.Identity())
+        mistake = self.mistake
         out = self.bn1(self.conv1(x))
-        out = out if self.mistake == "no_relu1" else torch.relu(out)
+        out = out if mistake == "no_relu1" else torch.relu(out)
         out = self.bn2(self.conv2(out))
-        out = out if self.mistake == "no_relu2" else torch.relu(out)
-        out = self.bn3(self.conv3(out))
-        if self.mistake == "relu_after_bn3":
+        out = out if mistake == "no_relu2" else torch.relu(out)
+        out = self.conv3(out)
+        out = self.bn3(se(out)) if mistake == "se_before_bn3" else self.bn3(out)
+        if mistake in ("relu_after_bn3", "relu_moved"):
             out = torch.relu(out)
-        if hasattr(self, "se") and self.mistake != "se_after_add":
-            out = self.se(out)
-        out = out + self.shortcut(x)
-        if hasattr(self, "se") and self.mistake == "se_after_add":
-            out = self.se(out)
-        return out if self.mistake == "no_final_relu" else torch.relu(out)
+        if mistake not in ("se_after_add", "se_after_relu", "se_before_bn3", "se_on_shortcut", "se_unused"):
+            out = se(out)
+        out = out + (se(self.shortcut(x)) if mistake == "se_on_shortcut" else self.shortcut(x))
+        if mistake == "se_after_add":
+            out = se(out)
+        out = out if mistake in ("no_final_relu", "relu_moved") else torch.relu(out)
+        return se(out) if mistake == "se_after_relu" else out
 
 
 class HandSE(nn.Module):
@@ -83,7 +89,19 @@ def test_result_reads_as_a_tick_or_a_cross():
                                    lambda a: checks.check_learning_rate(a, 12)])
 def test_unfinished_exercise_says_so(check):
     result = check(None)
-    assert not result and "replace None" in result.message
+    assert not result and "replace None" in result.message and not result.done
+
+
+def test_a_notebook_shows_the_text_and_records_the_result_as_data():
+    bundle = checks.CheckResult(False, "wrong")._repr_mimebundle_()
+    assert bundle == {"text/plain": "✗ wrong",
+                      checks.CHECK_MIME: {"passed": False, "done": True, "message": "wrong"}}
+
+
+def test_counting_only_the_weights_is_told_without_the_answer():
+    result = checks.check_se_parameter_count(2 * 2048 * 128, channels=2048, reduction=16)
+    assert not result and "counted the weights only" in result.message
+    assert not any(number in result.message for number in ("128", "2048", "2,048", "526"))
 
 
 # Lesson 01
@@ -96,6 +114,7 @@ def test_unfinished_exercise_says_so(check):
         ((64, 54, 54), False, "You left out the padding"),
         ((3, 56, 56), False, "64 output channels"),
         ((64, 50, 50), False, "Apply out = floor"),
+        ((56, 56, 64), False, "The order is (channels, height, width)"),
         ("64x56x56", False, "Give the answer as a tuple"),
     ],
 )
@@ -117,6 +136,8 @@ def test_fractional_sizes_are_refused():
 def test_stem_output_size_for_another_input():
     assert checks.check_stem_output_size((64, 40, 40), 160)
     assert not checks.check_stem_output_size((64, 56, 56), 160)
+    channels_last = checks.check_stem_output_size((40, 40, 64), 160)  # lesson 01, exercise 1
+    assert not channels_last and "The order is (channels, height, width)" in channels_last.message
 
 
 def cifar_stem(kernel=3, stride=1, bias=False, pool=False, relu=True):
@@ -174,6 +195,8 @@ def test_right_blocks_pass(in_channels, width, stride):
         ("no_relu1", (256, 64, 1), "ReLU after bn1 is missing"),
         ("no_relu2", (256, 128, 2), "ReLU after bn2 is missing"),
         ("no_padding", (256, 64, 1), "check that the 3x3 conv has padding=1"),
+        ("relu_moved", (256, 64, 1), "The ReLU after the addition is gone, but the one after the last BN"),
+        ("shortcut_without_bn", (512, 256, 2), "projection shortcut has no batch normalization"),
     ],
 )
 def test_block_mistakes_are_named(mistake, args, message):
@@ -232,10 +255,44 @@ def test_module_returning_a_tuple_is_told_so():
     assert not result and "must return one tensor, yours returns a tuple" in result.message
 
 
-def test_se_block_after_addition_is_named():
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        ("se_after_add", "SE is applied after the addition"),
+        ("se_after_relu", "SE is applied to the block's output, after the addition and the ReLU"),
+        ("se_before_bn3", "SE sits between conv3 and bn3"),
+        ("se_on_shortcut", "SE is applied to the shortcut"),
+        ("se_unused", "defines its SE module but forward() never applies it"),
+        ("relu_after_bn3", "There is a ReLU after the last BN"),
+    ],
+)
+def test_se_block_mistakes_are_named(mistake, message):
     assert checks.check_bottleneck(HandBlock(256, 64, se=16), 256, 64, reduction=16)
-    result = checks.check_bottleneck(HandBlock(256, 64, se=16, mistake="se_after_add"), 256, 64, reduction=16)
-    assert not result and "SE is applied after the addition" in result.message
+    result = checks.check_bottleneck(HandBlock(256, 64, se=16, mistake=mistake), 256, 64, reduction=16)
+    assert not result and message in result.message, result.message
+
+
+def test_se_module_under_another_name_is_asked_to_rename_not_to_drop_its_biases():
+    block = HandBlock(256, 64, se=16)
+    block.squeeze = block.se
+    del block.se
+    block.forward = lambda x: torch.relu(block.squeeze(block.bn3(block.conv3(torch.relu(block.bn2(block.conv2(
+        torch.relu(block.bn1(block.conv1(x))))))))) + x)
+    result = checks.check_bottleneck(block, 256, 64, reduction=16)
+    assert not result and "bias" not in result.message
+    assert "name the layers as in the skeleton (conv1, bn1, conv2, bn2, conv3, bn3, shortcut, se)" in result.message
+    assert result.message.endswith("yours are named: conv1, bn1, conv2, bn2, conv3, bn3, squeeze.")
+
+
+def test_measuring_a_wrong_block_says_which_module_failed_in_one_line():
+    block = HandBlock(512, 256, 2, mistake="stride_on_3x3")
+    block.conv2.stride = (1, 1)  # the main path keeps 28 x 28, the shortcut halves it
+    with pytest.raises(RuntimeError) as error:
+        count_multiply_adds(block, (512, 28, 28))
+    assert str(error.value).startswith("HandBlock fails on a 1 x 512 x 28 x 28 input: RuntimeError: The size of")
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    result = checks.check_bottleneck(block, 512, 256, stride=2, stride_at="3x3")
+    assert not result and "different shapes" in result.message
 
 
 # Lesson 03
@@ -305,7 +362,9 @@ def test_right_se_modules_pass():
         ((512, 7, 7), 224, "imagenet", False, "2048 channels"),
         ((2048, 3, 3), 96, "imagenet", True, "is right"),
         ((2048, 4, 4), 100, "imagenet", True, "100 -> 25 -> 25 -> 13 -> 7 -> 4"),
-        ((2048, 3, 3), 100, "imagenet", False, "Not quite"),
+        ((2048, 3, 3), 100, "imagenet", False, "You rounded down where a halving meets an odd size"),
+        ((4, 4, 2048), 100, "imagenet", False, "The order is (channels, height, width)"),
+        ((2048, 5, 5), 100, "imagenet", False, "Not quite"),
         ((2048, 1, 5), 32, "imagenet", False, "A square image stays square"),
     ],
 )
