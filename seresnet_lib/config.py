@@ -51,6 +51,7 @@ class TrainConfig:
     channels_last: bool = True
     out_dir: str = "runs/05_train_cifar10"
     resume: bool | str = False  # True: the newest run with a checkpoint; "run-001" or a path: that run
+    keep_checkpoints: int | None = 1  # runs in out_dir whose checkpoint is kept, this one included; None: all
     data_dir: str = "data"
     download: bool = True
 
@@ -82,6 +83,10 @@ class TrainConfig:
         if isinstance(self.resume, str) and self.resume.lower() in ("true", "false"):
             raise ValueError(f"resume={self.resume!r} is text, not True or False: write it without quotes "
                              f"(with papermill, -p rather than -r)")
+        keep = self.keep_checkpoints
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+            raise ValueError(f"keep_checkpoints must be an integer >= 1 (this run's own checkpoint counts), or None "
+                             f"to keep every run's; got {keep!r}")
         for name in ("out_dir", "data_dir"):
             check_str(name, getattr(self, name))
         if self.nesterov and self.momentum == 0:

@@ -306,6 +306,18 @@ def prunable(out_dir: Path, keep: int | None = None, older_than_days: float | No
     return [run / CHECKPOINT for run in runs]
 
 
+def keep_newest_checkpoints(run_dir: Path, keep: int) -> str | None:
+    """Delete the checkpoints of the runs beside ``run_dir`` but the ``keep - 1`` newest (``run_dir``
+    keeps its own); runs being trained keep theirs. What was deleted, as a sentence, or None."""
+    others = [path for path in prunable(run_dir.parent, keep=keep - 1) if path.parent != run_dir]
+    freed = {path.parent.name: _delete_unless_training(path) for path in others}
+    deleted = [name for name, size in freed.items() if size]
+    if not deleted:
+        return None
+    return (f"deleted the checkpoint(s) of {', '.join(deleted)} (their metrics.json stay), freeing "
+            f"{_size(sum(freed.values()))}: keep_checkpoints={keep}")
+
+
 def _delete_unless_training(checkpoint: Path) -> int:
     """Delete a checkpoint unless its run started training meanwhile; the bytes freed."""
     try:

@@ -30,12 +30,13 @@ from .metrics import Tally, evaluate
 from .models import resnet50, seresnet50
 from .paths import display, resolve
 from .runs import CHECKPOINT, METRICS, atomic_write, check_free, check_writable_folder, find_run, found_runs, \
-    hold, new_run
+    hold, keep_newest_checkpoints, new_run
 
 CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
 # (epochs too, for the step schedule: the cosine schedule's shape depends on it.)
-RESUMABLE_CHANGES = {"epochs", "resume", "out_dir", "device", "channels_last", "data_dir", "download"}
+RESUMABLE_CHANGES = {"epochs", "resume", "keep_checkpoints", "out_dir", "device", "channels_last", "data_dir",
+                     "download"}
 
 
 @dataclass
@@ -151,6 +152,9 @@ def _train_epochs(model, train_loader, test_loader, config, optimizer, scheduler
         history.epochs.append(row)
         _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
         _write_metrics(run_dir, config, model, history, _status(history, config))
+        if config.keep_checkpoints is not None and (deleted := keep_newest_checkpoints(run_dir,
+                                                                                        config.keep_checkpoints)):
+            print(deleted, flush=True)
 
 
 def _choose_run(config: TrainConfig) -> tuple[Path, bool]:

@@ -52,6 +52,10 @@ def test_bad_parameter_is_named(parameters, message):
         (dict(channels_last=1), "channels_last must be True or False, got 1 (int)"),
         (dict(resume=""), "resume must be True, False, or the run to continue (\"run-001\" or a path), got ''"),
         (dict(resume=1), "resume must be True, False, or the run to continue"),
+        (dict(keep_checkpoints=0), "keep_checkpoints must be an integer >= 1 (this run's own checkpoint counts), "
+                                   "or None to keep every run's; got 0"),
+        (dict(keep_checkpoints=True), "keep_checkpoints must be an integer >= 1"),
+        (dict(keep_checkpoints="all"), "or None to keep every run's; got 'all'"),
     ],
 )
 def test_more_bad_parameters(parameters, message):
@@ -164,6 +168,12 @@ def test_each_preset_sets_every_parameter_to_a_valid_value(path):
     preset = yaml.safe_load(path.read_text())
     assert set(preset) == set(TrainConfig().as_dict())
     TrainConfig(**{**preset, "device": "cpu"})
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_a_preset_keeps_every_runs_checkpoint(path):
+    """A long run sharing out_dir with a short one must not lose its checkpoint to it."""
+    assert yaml.safe_load(path.read_text())["keep_checkpoints"] is None
 
 
 def test_the_article_preset_is_the_articles_recipe():

@@ -5,6 +5,7 @@ same code as SE-ResNet-50 in a fraction of the time (lesson 05's tests train the
 """
 
 import json
+import re
 
 import pytest
 import torch
@@ -16,13 +17,15 @@ from seresnet_lib.config import TrainConfig
 from seresnet_lib.data import CLASS_GROUPS, load_dataset
 from seresnet_lib.layers import Bottleneck
 from seresnet_lib.loader import BatchLoader
-from seresnet_lib.runs import RunInUse
+from seresnet_lib.runs import RunInUse, hold
 from seresnet_lib.metrics import (confusion_matrix, evaluate, per_class_accuracy, predict,
                                   share_of_mistakes_within_groups)
 from seresnet_lib.seeding import seed_everything
 from seresnet_lib.train import TrainingDiverged, build_model, check_run_folder, fit, make_optimizer, train_one_epoch
 
-TINY = dict(train_size=96, test_size=64, batch_size=32, lr=0.02, lr_step=1, augment=True, normalize=True)
+# Runs in one out_dir keep their checkpoints here, as a sweep's do; the lesson's default (keep one) is tested apart.
+TINY = dict(train_size=96, test_size=64, batch_size=32, lr=0.02, lr_step=1, augment=True, normalize=True,
+            keep_checkpoints=None)
 
 
 def small_model(config: TrainConfig) -> ResNet:
@@ -519,3 +522,26 @@ def test_a_second_process_cannot_resume_a_run_that_is_training(tmp_path):
         stop(owner)
     resumed, _ = run(tmp_path, epochs=2, resume=True)  # the lock went with its process
     assert len(resumed.epochs) == 2
+
+
+def test_by_default_only_the_newest_runs_checkpoint_stays_and_it_resumes_exactly(tmp_path, capsys):
+    whole, _ = run(tmp_path / "whole", epochs=2)
+    for lr in (0.05, 0.02):
+        run(tmp_path / "lesson", epochs=1, lr=lr, keep_checkpoints=1)
+    runs = sorted((tmp_path / "lesson").iterdir())
+    assert [(r.name, (r / "checkpoint.pt").exists(), (r / "metrics.json").exists()) for r in runs] == \
+           [("run-001", False, True), ("run-002", True, True)]
+    out = capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+    assert re.search(r"deleted the checkpoint\(s\) of run-001 \(their metrics.json stay\), freeing [\d.]+ kB: "
+                     r"keep_checkpoints=1", out)
+    resumed, _ = run(tmp_path / "lesson", epochs=2, resume=True, keep_checkpoints=1)
+    assert resumed.run_dir.name == "run-002" and numbers(resumed) == numbers(whole)
+
+
+def test_keep_checkpoints_counts_this_run_and_spares_a_run_in_training(tmp_path):
+    for _ in range(3):
+        run(tmp_path, epochs=1)
+    with hold(tmp_path / "run-001"):  # another process may be training it
+        run(tmp_path, epochs=1, keep_checkpoints=2)
+    assert [r.name for r in sorted(tmp_path.iterdir()) if (r / "checkpoint.pt").exists()] == \
+           ["run-001", "run-003", "run-004"]
