@@ -1,10 +1,11 @@
 # Two commands: `make run` and `make test`. Each creates .venv on first use and
 # installs the project (editable) with its test extra into it; nothing is global.
-VENV   ?= .venv
-PYTHON := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+VENV    ?= .venv
+PYTHON  := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+JUPYTER ?= $(VENV)/bin/jupyter
 
-.PHONY: install run record test lab benchmark clean
+.PHONY: install run record test lab student check benchmark clean
 
 install: $(STAMP)
 
@@ -28,8 +29,21 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(PYTHON) -m seresnet_lib.benchmark
 
+# JupyterLab on the lessons. As root (usual in a container) it needs --allow-root, passed only then.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	@root=; if [ "$$(id -u)" = 0 ]; then root=--allow-root; \
+	  echo "Running as root (as in a container): passing --allow-root to JupyterLab."; fi; \
+	command="$(JUPYTER) lab --notebook-dir=notebooks $$root $(LAB_ARGS)"; echo "$$command"; exec $$command
+
+# A copy of every lesson for students, in student/ (git-ignored): no solutions, no outputs.
+student: $(STAMP)
+	$(PYTHON) -m seresnet_lib.series student --out-dir student
+
+# Run students' notebooks and grade each exercise: make check WORK="alice/ bob/01_stem.ipynb".
+# Prints a table, writes checked/grades.csv, exits non-zero unless every exercise passed.
+WORK ?= student
+check: $(STAMP)
+	$(PYTHON) -m seresnet_lib.series check $(WORK) $(CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -95,6 +95,17 @@ class BatchLoader:
         return (images.float() - self.shift) * self.scale
 
 
+def visible_shift(offset: tuple[int, int], flip: bool) -> tuple[int, int]:
+    """How far a crop at ``offset`` (top, left) into the padded image moves the picture (down, right).
+
+    A flipped crop shows the mirrored picture, moved the opposite way horizontally. Either way
+    the zero padding shows as a black strip on the side the picture moved away from.
+    """
+    top, left = offset
+    down, right = PAD - top, PAD - left
+    return down, -right if flip else right
+
+
 def crop_padded(padded: torch.Tensor, offsets: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """Cut B images of H x W out of N x C x (H + 2*PAD) x (W + 2*PAD) padded ones.
 

@@ -1,18 +1,22 @@
-"""Execute the lesson notebooks with papermill.
+"""Run the lessons, and hand them out to a class.
 
     python -m seresnet_lib.series run      # every lesson into runs/, originals untouched
     python -m seresnet_lib.series record   # every lesson in place, refreshing its saved outputs
+    python -m seresnet_lib.series student  # copies for students in student/: no solutions, no outputs
+    python -m seresnet_lib.series check student/*.ipynb   # run students' copies, grade each exercise
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import nbformat
 import papermill
 
+from . import classroom
 from .paths import PROJECT_ROOT, display
 
 NOTEBOOKS = (PROJECT_ROOT or Path.cwd()) / "notebooks"
@@ -72,21 +76,82 @@ def record(notebooks: list[Path] | None = None) -> None:
         print(f"recorded {display(notebook)}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
+def notebook_value(text: str):
+    """A -p value as papermill's command line reads it: int, float, True/False/None, else the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(text, text)
+
+
+def notebooks_in(paths: list[Path]) -> list[Path]:
+    """The notebooks named, with each folder standing for the .ipynb files in it."""
+    found = []
+    for path in paths:
+        found += sorted(p for p in path.glob("*.ipynb") if not p.name.startswith(".")) if path.is_dir() else [path]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seresnet_lib.series", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("run", "record"))
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
-    parser.add_argument("--out-dir", type=Path, default=Path("runs"), help="where `run` writes (default: runs)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,record,student,check}")
+    default_lessons = "every notebooks/NN_*.ipynb"
+    run = commands.add_parser("run", help="execute lessons into a folder, leaving them as they are")
+    run.add_argument("notebooks", nargs="*", type=Path, help=f"default: {default_lessons}")
+    run.add_argument("--out-dir", type=Path, default=Path("runs"), help="where to write (default: runs)")
+    rec = commands.add_parser("record", help="execute lessons in place, so their saved outputs are this run's")
+    rec.add_argument("notebooks", nargs="*", type=Path, help=f"default: {default_lessons}")
+    student = commands.add_parser("student", help="write student copies: no solutions, no outputs")
+    student.add_argument("notebooks", nargs="*", type=Path, help=f"default: {default_lessons}")
+    student.add_argument("--out-dir", type=Path, default=Path("student"), help="where to write (default: student)")
+    student.add_argument("--force", action="store_true", help="overwrite copies that differ (students' work is lost)")
+    check = commands.add_parser(
+        "check", help="run students' notebooks and grade each exercise by its self-check",
+        description="Run each notebook top to bottom and print one line per exercise: passed, failed, or not done. "
+                    "Exits 1 unless every exercise passed.")
+    check.add_argument("notebooks", nargs="+", type=Path, help="students' notebooks, or folders of them")
+    check.add_argument("--out-dir", type=Path, default=Path("checked"),
+                       help="where the executed copies go (default: checked)")
+    check.add_argument("--csv", type=Path, help="the table for a gradebook (default: OUT_DIR/grades.csv)")
+    check.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default: 600)")
+    check.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="a parameter for notebooks that have a parameters cell, e.g. -p train_size 256")
     args = parser.parse_args(argv)
-    missing = [str(n) for n in args.notebooks if not n.is_file()]
+    missing = [str(n) for n in args.notebooks if not n.exists()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
     if args.command == "run":
         paths = run_series(args.out_dir, args.notebooks)
         print(f"\n{len(paths)} executed notebooks are in {args.out_dir}/: open them with `make lab` or jupyter lab.")
-    else:
+    elif args.command == "record":
         record(args.notebooks)
+    elif args.command == "student":
+        try:
+            paths = classroom.write_student_copies(args.notebooks or lessons(), args.out_dir, force=args.force)
+        except (FileExistsError, ValueError) as error:
+            parser.error(str(error))
+        print(f"{len(paths)} student copies in {display(args.out_dir)}/: no solutions, no outputs.")
+    else:
+        notebooks = notebooks_in(args.notebooks)
+        if not notebooks:
+            parser.error(f"no notebooks in {', '.join(map(str, args.notebooks))}")
+        if args.timeout <= 0:
+            parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
+        parameters = {name: notebook_value(value) for name, value in args.parameter}
+        try:
+            handed_out = lessons()  # to tell an exercise left as it was from a wrong answer
+        except FileNotFoundError:
+            handed_out = []
+        outcomes = classroom.check_notebooks(notebooks, handed_out, args.out_dir, args.timeout, parameters)
+        csv_path = args.csv or args.out_dir / "grades.csv"
+        classroom.write_csv(outcomes, csv_path)
+        print("\n" + classroom.table(outcomes) + "\n")
+        print(f"{classroom.summary(outcomes)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
+        return 0 if all(o.result == classroom.PASSED for o in outcomes) else 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

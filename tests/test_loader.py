@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from seresnet_lib.data import ImageSplit, synthetic_cifar
-from seresnet_lib.loader import BatchLoader, crop_padded
+from seresnet_lib.loader import BatchLoader, crop_padded, visible_shift
 
 
 def numbered_split(n):
@@ -98,3 +98,19 @@ def test_normalization_standardizes_each_channel():
 def test_bad_batch_size_is_refused():
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         BatchLoader(numbered_split(4), batch_size=0)
+
+
+def test_the_visible_shift_says_where_the_picture_moved_and_where_the_black_strip_is():
+    """The shift lesson 05 prints under each augmented image: the picture moves (down, right), and the
+    zero padding shows on the side it moved away from, for every crop, flipped or not."""
+    offsets = torch.cartesian_prod(torch.arange(9), torch.arange(9))
+    for flip in (False, True):
+        loader = BatchLoader(numbered_split(len(offsets)), len(offsets), augment=True)
+        images = loader.prepare(torch.arange(len(offsets)), offsets, torch.full((len(offsets),), flip))
+        for offset, image in zip(offsets.tolist(), images):
+            down, right = visible_shift(offset, flip)
+            black_rows = (image[0].amax(1) == 0).nonzero().flatten().tolist()
+            black_columns = (image[0].amax(0) == 0).nonzero().flatten().tolist()
+            assert black_rows == (list(range(down)) if down >= 0 else list(range(32 + down, 32)))
+            assert black_columns == (list(range(right)) if right >= 0 else list(range(32 + right, 32)))
+    assert visible_shift((1, 7), flip=False) == (3, -3) and visible_shift((1, 7), flip=True) == (3, 3)

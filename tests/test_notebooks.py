@@ -1,28 +1,43 @@
 """The lessons follow the series' conventions, and every worked solution passes its self-check."""
 
 import ast
+import copy
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from seresnet_lib import checks
+from seresnet_lib import checks, classroom
 from seresnet_lib.checks import CheckResult
 from seresnet_lib.series import lessons
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = lessons(NOTEBOOKS)
-SOLUTION = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.DOTALL)
+SOLUTION_CODE = re.compile(r"```python\n(.*?)```", re.DOTALL)
+EXERCISE_HEADING = re.compile(r"^### Exercise (\d+) · (.+)$", re.MULTILINE)
 
 
 def read(path):
     return nbformat.read(path, as_version=4)
 
 
-def solutions(path):
-    markdown = [cell.source for cell in read(path).cells if cell.cell_type == "markdown"]
-    return [code for text in markdown for code in SOLUTION.findall(text)]
+def solution_cells(notebook) -> list[int]:
+    return [i for i, cell in enumerate(notebook.cells) if classroom.SOLUTION in classroom.tags(cell)]
+
+
+def solutions(notebook) -> list[str]:
+    """The code of each worked solution of a lesson (a path or a notebook), in order."""
+    notebook = read(notebook) if isinstance(notebook, Path) else notebook
+    return [SOLUTION_CODE.search(notebook.cells[i].source).group(1) for i in solution_cells(notebook)]
+
+
+def solved(lesson, notebook=None):
+    """``notebook`` (by default the lesson itself) with each exercise cell replaced by the lesson's solution."""
+    notebook = copy.deepcopy(notebook or lesson)
+    for index, code in zip(classroom.exercise_cells(notebook), solutions(lesson), strict=True):
+        notebook.cells[index].source = code
+    return notebook
 
 
 def run_solution(code: str):
@@ -74,6 +89,28 @@ def test_lesson_ends_with_at_least_two_checked_exercises(path):
     exercise_cells = [source for source in code if re.search(rf"^({self_checks})\(", source, re.MULTILINE)]
     assert len(exercise_cells) >= 2
     assert len(solutions(path)) >= len(exercise_cells)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_each_exercise_cell_is_tagged_and_followed_by_its_tagged_solution(path):
+    notebook = read(path)
+    exercises, answers = classroom.exercise_cells(notebook), solution_cells(notebook)
+    assert len(exercises) == len(answers)
+    ids = []
+    for number, (exercise, answer) in enumerate(zip(exercises, answers), start=1):
+        cell = notebook.cells[exercise]
+        heading = EXERCISE_HEADING.search(notebook.cells[exercise - 1].source)
+        assert heading and int(heading.group(1)) == number, "the exercise cell follows its heading"
+        assert cell.metadata["exercise"] == {"id": f"{path.name[:2]}.{number}", "title": heading.group(2)}
+        assert answer == exercise + 1 and notebook.cells[answer].cell_type == "markdown"
+        source = notebook.cells[answer].source
+        assert source.startswith("<details>") and source.endswith("</details>"), "nothing else in a solution cell"
+        ids.append(cell.metadata["exercise"]["id"])
+    assert len(set(ids)) == len(ids)
+    untagged = [cell.source for cell in notebook.cells if not classroom.tags(cell)]
+    assert not any("<details>" in source for source in untagged), "every solution is tagged"
+    if path != LESSONS[-1]:
+        assert untagged[-1].startswith("**Next:** lesson"), "the last cell points on, and stays in student copies"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """Every lesson survives what readers do in JupyterLab: running it, then running its cells again.
 
-Each lesson runs top to bottom in one kernel. Then its parameters cell (papermill's injected
+Each lesson's student copy (`make student`: no solutions, no outputs) runs top to bottom in one
+kernel, with its exercises unanswered, and grades as all "not done"; with the worked solutions
+run in the exercise cells it grades as all passed. Then its parameters cell (papermill's injected
 cell with it) and the config cell, or in a lesson without parameters its first code cell, run
 again with every cell after them, in the same kernel. Each re-run cell must succeed and print
 what it printed the first time: the same machine and the same seeds give the same digits, so
@@ -20,8 +22,10 @@ from nbformat.v4 import new_code_cell
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from seresnet_lib import classroom
 from seresnet_lib.paths import workdir
 from seresnet_lib.series import lessons
+from test_notebooks import solutions
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY_TRAINING = dict(train_size=64, test_size=32, epochs=2, batch_size=32, lr_step=1, out_dir="runs/rerun",
@@ -43,7 +47,7 @@ def text_of(cell) -> str:
             parts.append(output.data.get("text/plain", ""))
         elif output.output_type == "error":
             parts.append(f"{output.ename}: {output.evalue}")
-    text = "".join(parts)
+    text = re.sub(r"deleted the checkpoint\(s\) of .*\n", "", "".join(parts))  # said only when re-run
     return re.sub(r"time +\d+(\.\d+)?s", "time Ts", re.sub(r"run-\d{3,}", "run-NNN", text))
 
 
@@ -70,6 +74,7 @@ def test_lesson_cells_can_be_run_again(path):
     notebook = load_notebook_node(str(path))  # as papermill reads it
     if path.name in PARAMETERS:
         notebook = parameterize_notebook(notebook, PARAMETERS[path.name])
+    notebook = classroom.student_copy(notebook)
     code = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     client = NotebookClient(notebook, kernel_name="python3", timeout=600,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
@@ -89,9 +94,11 @@ def test_lesson_cells_can_be_run_again(path):
                 assert text_of(notebook.cells[index]) == first_run[index], notebook.cells[index].source[:200]
         if path.name == "05_train_cifar10.ipynb":
             change_parameters_and_rerun(client, notebook)
+        grade_unanswered_then_solved(client, notebook, path)
     if path.name == "05_train_cifar10.ipynb":
         runs = sorted((workdir() / TINY_TRAINING["out_dir"]).iterdir())
         assert [run.name for run in runs] == ["run-001", "run-002"]  # the re-run started a new run
+        assert [(run / "checkpoint.pt").exists() for run in runs] == [False, True]  # keep_checkpoints = 1
         first, second = (json.loads((run / "metrics.json").read_text()) for run in runs)
         assert [row["epoch"] for row in first["epochs"]] == [1, 2]
         assert {k: first["parameters"][k] for k in TINY_TRAINING} == TINY_TRAINING
@@ -99,13 +106,29 @@ def test_lesson_cells_can_be_run_again(path):
         assert drop_seconds == [{k: v for k, v in row.items() if k != "seconds"} for row in second["epochs"]]
 
 
+def grade_unanswered_then_solved(client, notebook, lesson: Path):
+    """As handed out, every exercise grades as not done; with its worked solution run, as passed."""
+    starting = classroom.starting_code([lesson])
+    exercises = classroom.exercise_cells(notebook)
+    assert {o.result for o in classroom.grade(notebook, lesson.name, starting)} == {classroom.NOT_DONE}
+    for index, code in zip(exercises, solutions(lesson), strict=True):
+        notebook.cells[index].source = code
+        client.execute_cell(notebook.cells[index], index)
+    outcomes = classroom.grade(notebook, lesson.name, starting)
+    assert [(o.exercise, o.result) for o in outcomes] == [(notebook.cells[i].metadata["exercise"]["id"],
+                                                          classroom.PASSED) for i in exercises]
+
+
 def run_cell(client, notebook, source: str) -> str:
     """Run ``source`` as a new cell (as a reader would type it); its error as "Name: message", or ""."""
     cell = new_code_cell(source)
+    notebook.cells.append(cell)  # nbclient stores the executed cell at its index
     try:
         client.execute_cell(cell, len(notebook.cells) - 1)
     except CellExecutionError as error:
         return f"{error.ename}: {error.evalue}"
+    finally:
+        notebook.cells.pop()
     return ""
 
 

@@ -1,0 +1,226 @@
+"""Student copies and grading: `make student` and `make check`.
+
+The student copy of every lesson is run, and graded, in test_rerun.py (all "not done", then all
+passed with the worked solutions). Here: what a copy keeps and drops, how each kind of answer is
+graded, and the command line on real copies of lesson 01.
+"""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from seresnet_lib import classroom, series
+from seresnet_lib.checks import CHECK_MIME
+from test_notebooks import LESSONS, read, solved, solution_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_student_copy_drops_solutions_and_outputs_and_keeps_everything_else(path):
+    lesson = read(path)
+    copy = classroom.student_copy(lesson)
+    kept = [cell for i, cell in enumerate(lesson.cells) if i not in solution_cells(lesson)]
+    assert [(c.cell_type, c.source) for c in copy.cells] == [(c.cell_type, c.source) for c in kept]
+    assert not any("<details>" in cell.source or classroom.SOLUTION in classroom.tags(cell) for cell in copy.cells)
+    assert [copy.cells[i].metadata for i in classroom.exercise_cells(copy)] == \
+           [lesson.cells[i].metadata for i in classroom.exercise_cells(lesson)]  # tags and ids kept
+    for cell in copy.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    assert copy.metadata["kernelspec"]["name"] == "python3"
+    assert lesson.cells[solution_cells(lesson)[0]].source.startswith("<details>")  # the lesson is untouched
+
+
+def test_student_copies_are_written_and_a_changed_one_is_not_overwritten(tmp_path):
+    [first, second] = classroom.write_student_copies(LESSONS[:2], tmp_path / "student")
+    assert [first.name, second.name] == [LESSONS[0].name, LESSONS[1].name]
+    assert classroom.write_student_copies(LESSONS[:2], tmp_path / "student") == [first, second]  # same: fine
+    worked = first.read_text().replace("answer = None", "answer = (64, 40, 40)")
+    first.write_text(worked)
+    with pytest.raises(FileExistsError, match=rf"student/{first.name} already exist\(s\) .* pass --force"):
+        classroom.write_student_copies(LESSONS[:2], tmp_path / "student")
+    assert first.read_text() == worked
+    classroom.write_student_copies(LESSONS[:2], tmp_path / "student", force=True)
+    assert "answer = None" in first.read_text()
+    with pytest.raises(ValueError, match="holds the lessons themselves"):
+        classroom.write_student_copies(LESSONS[:1], LESSONS[0].parent)
+
+
+# Grading an executed notebook, answer by answer
+
+def check_output(passed, message="msg", done=True):
+    text = ("✓ " if passed else "✗ ") + message
+    return new_output("execute_result", data={"text/plain": text, CHECK_MIME:
+                                              {"passed": passed, "done": done, "message": message}})
+
+
+def exercise(source, *outputs, exercise_id="09.1"):
+    cell = new_code_cell(source, outputs=list(outputs), execution_count=1)
+    cell.metadata = {"tags": ["exercise"], "exercise": {"id": exercise_id, "title": "Title"}}
+    return cell
+
+
+ERROR = new_output("error", ename="NameError", evalue="name 'x' is not defined", traceback=[])
+
+
+@pytest.mark.parametrize(
+    "cells, result, detail",
+    [
+        ([exercise("answer = 3\ncheck()", check_output(True, "right"))], "passed", "right"),
+        ([exercise("answer = 4\ncheck()", check_output(False, "too big"))], "failed", "too big"),
+        ([exercise("answer = None\ncheck()", check_output(False, "Not done yet", done=False))], "not done",
+         "Not done yet"),
+        ([exercise("start\ncheck()", check_output(False, "a bug"))], "not done", "a bug"),  # left as handed out
+        ([exercise("answer = x\ncheck()", ERROR)], "failed", "raised NameError: name 'x' is not defined"),
+        ([exercise("start\ncheck()", ERROR)], "not done", "raised NameError"),
+        ([exercise("answer = 4"), new_code_cell("check()", outputs=[check_output(True, "right")])], "passed",
+         "right"),  # answered in a cell of its own, after the exercise
+        ([exercise("start\ncheck()", check_output(False, "a bug")), new_markdown_cell("notes"),
+          new_code_cell("fixed\ncheck()", outputs=[check_output(True, "right")])], "passed", "right"),
+        ([exercise("answer = 4")], "failed", "no self-check result"),
+    ],
+    ids=["right", "wrong", "placeholder", "unchanged", "raised", "unchanged-raised", "own-cell", "fixed-below",
+         "check-deleted"],
+)
+def test_each_kind_of_answer_is_graded(cells, result, detail):
+    notebook = new_notebook(cells=[new_code_cell("import torch", execution_count=1), *cells])
+    [outcome] = classroom.grade(notebook, "alice.ipynb", {"09.1": "start\ncheck()"})
+    assert (outcome.exercise, outcome.result) == ("09.1", result) and outcome.detail.startswith(detail)
+
+
+def test_an_error_before_the_exercises_is_a_crash_and_they_are_still_graded():
+    cells = [new_code_cell("import seresnet_lib.missing", outputs=[new_output(
+        "error", ename="ModuleNotFoundError", evalue="No module named 'seresnet_lib.missing'", traceback=[])]),
+        exercise("start\ncheck()", ERROR, exercise_id="09.1"),
+        exercise("answer = 3\ncheck()", check_output(True), exercise_id="09.2")]
+    outcomes = classroom.grade(new_notebook(cells=cells), "bob.ipynb", {"09.1": "start\ncheck()"})
+    assert [(o.exercise, o.result) for o in outcomes] == [("", "crashed"), ("09.1", "not done"), ("09.2", "passed")]
+    assert outcomes[0].detail == ("cell 1 (import seresnet_lib.missing): "
+                                  "ModuleNotFoundError: No module named 'seresnet_lib.missing'")
+
+
+def test_an_unreadable_notebook_is_reported_and_not_run(tmp_path):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{ not json")
+    [outcome] = classroom.check_notebook(broken, {}, tmp_path / "checked" / "broken.ipynb")
+    assert outcome.result == "crashed" and outcome.detail.startswith("cannot read it as a notebook")
+
+
+def test_executed_copies_never_overwrite_each_other_or_the_notebook(tmp_path):
+    taken = set()
+    a = classroom.executed_copy_path(tmp_path / "alice" / "01_stem.ipynb", tmp_path / "checked", taken)
+    b = classroom.executed_copy_path(tmp_path / "alice" / "01_stem.ipynb", tmp_path / "checked", taken)
+    assert (a.relative_to(tmp_path), b.relative_to(tmp_path)) == (Path("checked/alice/01_stem.ipynb"),
+                                                                  Path("checked/alice/01_stem-2.ipynb"))
+    inside = classroom.executed_copy_path(tmp_path / "alice" / "x.ipynb", tmp_path, set())  # its own place
+    assert inside.name == "x-2.ipynb"
+
+
+def test_table_and_csv_have_one_line_per_exercise(tmp_path):
+    outcomes = [classroom.Outcome("a.ipynb", "01.1", "Output size", "passed", "right"),
+                classroom.Outcome("a.ipynb", "01.2", "A stem", "not done", "Not done yet"),
+                classroom.Outcome("b.ipynb", "", "", "crashed", "cell 3 (x): NameError: x")]
+    lines = classroom.table(outcomes).splitlines()
+    assert lines[0].split() == ["notebook", "exercise", "result", "detail"]
+    assert lines[1].split()[:5] == ["a.ipynb", "01.1", "Output", "size", "✓"]
+    assert "(whole notebook)" in lines[3] and "✗ crashed" in lines[3]
+    classroom.write_csv(outcomes, tmp_path / "grades.csv")
+    with open(tmp_path / "grades.csv", newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["notebook", "exercise", "title", "result", "detail"]
+    assert rows[2] == ["a.ipynb", "01.2", "A stem", "not done", "Not done yet"]
+    assert classroom.summary(outcomes) == "1 of 2 exercises passed, 0 failed, 1 not done; 1 notebook(s) crashed"
+
+
+# The command line on real copies of lesson 01
+
+def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path):
+    lesson = read(LESSONS[0])
+    student = classroom.student_copy(lesson)
+    copies = {"solved": solved(lesson, student), "wrong": solved(lesson, student), "crashed": student}
+    first, second = classroom.exercise_cells(student)
+    copies["wrong"].cells[first].source = "answer = (40, 40, 64)\ncheck_stem_output_size(answer, input_size=160)"
+    copies["wrong"].cells[second].source = student.cells[second].source  # left as handed out
+    copies["crashed"].cells[1].source = "import seresnet_lib.missing\n" + student.cells[1].source
+    for name, notebook in copies.items():
+        (tmp_path / name).mkdir()
+        nbformat.write(notebook, tmp_path / name / LESSONS[0].name)
+    run = subprocess.run(
+        [sys.executable, "-m", "seresnet_lib.series", "check", *[f"{name}/{LESSONS[0].name}" for name in copies],
+         "--out-dir", "graded"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    table = [line.split("  ") for line in run.stdout.splitlines() if line.startswith(tuple(copies))]
+    results = [(row[0].strip(), [v.strip() for v in row if v.strip()][1:3]) for row in table]
+    assert results == [
+        ("solved/01_stem.ipynb", ["01.1 Output size", "✓ passed"]),
+        ("solved/01_stem.ipynb", ["01.2 A stem for 32 x 32 images", "✓ passed"]),
+        ("wrong/01_stem.ipynb", ["01.1 Output size", "✗ failed"]),
+        ("wrong/01_stem.ipynb", ["01.2 A stem for 32 x 32 images", "· not done"]),
+        ("crashed/01_stem.ipynb", ["(whole notebook)", "✗ crashed"]),
+        ("crashed/01_stem.ipynb", ["01.1 Output size", "· not done"]),
+        ("crashed/01_stem.ipynb", ["01.2 A stem for 32 x 32 images", "· not done"]),
+    ]
+    assert "The order is (channels, height, width)" in table[2][-1]
+    assert "cell 2 (import seresnet_lib.missing): ModuleNotFoundError" in table[4][-1]
+    assert "2 of 6 exercises passed, 1 failed, 3 not done; 1 notebook(s) crashed." in run.stdout
+    with open(tmp_path / "graded" / "grades.csv", newline="") as file:
+        assert len(list(csv.reader(file))) == 1 + len(results)
+    executed = read(tmp_path / "graded" / "solved" / LESSONS[0].name)
+    assert all(cell.execution_count for cell in executed.cells if cell.cell_type == "code")
+
+
+def test_check_exits_zero_when_every_exercise_passed(tmp_path, capsys):
+    cell = exercise("from seresnet_lib.checks import check_steps_per_epoch\n"
+                    "check_steps_per_epoch(391, images=50_000, batch_size=128)", exercise_id="05.1")
+    cell.execution_count, cell.outputs = None, []
+    nbformat.write(new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}), tmp_path / "a.ipynb")
+    assert series.main(["check", str(tmp_path), "--out-dir", str(tmp_path / "checked"), "--csv",
+                        str(tmp_path / "grades.csv")]) == 0
+    assert "05.1 Title  ✓ passed  391 is right" in capsys.readouterr().out
+    assert (tmp_path / "grades.csv").is_file()
+
+
+def test_check_passes_parameters_to_notebooks_that_have_a_parameters_cell(tmp_path, capsys):
+    parameters = new_code_cell("images = 50_000\nbatch_size = 128")
+    parameters.metadata["tags"] = ["parameters"]
+    cell = exercise("from seresnet_lib.checks import check_steps_per_epoch\n"
+                    "check_steps_per_epoch(4, images=images, batch_size=batch_size)", exercise_id="05.1")
+    cell.execution_count, cell.outputs = None, []
+    notebook = new_notebook(cells=[parameters, cell],
+                            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    nbformat.write(notebook, tmp_path / "a.ipynb")
+    assert series.main(["check", str(tmp_path / "a.ipynb"), "-p", "images", "500", "--out-dir",
+                        str(tmp_path / "checked")]) == 0
+    assert "4 is right: 3 full batches of 128; the last batch has 116 images" in capsys.readouterr().out
+
+
+def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
+    for argv, message in [(["check", str(tmp_path / "missing.ipynb")], "no such notebook"),
+                          (["check", str(tmp_path)], "no notebooks in"),
+                          (["check", str(LESSONS[0]), "--timeout", "0"], "--timeout must be a number of seconds > 0")]:
+        with pytest.raises(SystemExit) as exit_:
+            series.main(argv)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+# make lab
+
+@pytest.mark.parametrize("uid, passed", [("0", True), ("1000", False)], ids=["root", "user"])
+def test_make_lab_passes_allow_root_only_as_root(tmp_path, uid, passed):
+    fake_id = tmp_path / "id"
+    fake_id.write_text(f"#!/bin/sh\necho {uid}\n")
+    fake_id.chmod(0o755)
+    run = subprocess.run(["make", "-s", "-o", ".venv/.installed", "lab", "LAB_ARGS=--help"], cwd=ROOT,
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    command = run.stdout.splitlines()[1 if passed else 0]
+    assert command.startswith(".venv/bin/jupyter lab --notebook-dir=notebooks")
+    assert ("--allow-root" in command) is passed
+    assert ("Running as root (as in a container): passing --allow-root" in run.stdout) is passed
+    assert "--allow-root" in run.stdout  # jupyter lab --help ran, and lists the option
