@@ -7,7 +7,6 @@ graded, and the command line on real copies of lesson 01.
 
 import csv
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -140,53 +139,41 @@ def test_table_and_csv_have_one_line_per_exercise(tmp_path):
 
 # The command line on real copies of lesson 01
 
-def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path):
+def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path, monkeypatch, capsys):
     lesson = read(LESSONS[0])
-    student = classroom.student_copy(lesson)
-    copies = {"solved": solved(lesson, student), "wrong": solved(lesson, student), "crashed": student}
-    first, second = classroom.exercise_cells(student)
-    copies["wrong"].cells[first].source = "answer = (40, 40, 64)\ncheck_stem_output_size(answer, input_size=160)"
-    copies["wrong"].cells[second].source = student.cells[second].source  # left as handed out
-    copies["crashed"].cells[1].source = "import seresnet_lib.missing\n" + student.cells[1].source
-    for name, notebook in copies.items():
+    answered = solved(lesson, classroom.student_copy(lesson))
+    first = classroom.exercise_cells(answered)[0]
+    answered.cells[first].source = "answer = (40, 40, 64)\ncheck_stem_output_size(answer, input_size=160)"
+    handed_out = lesson.cells[first]  # bob's first cell fails, and he left exercise 01.1 as it was
+    crashed = new_notebook(cells=[new_code_cell("import seresnet_lib.missing"),
+                                  exercise(handed_out.source, exercise_id="01.1")], metadata=lesson.metadata)
+    crashed.cells[1].outputs, crashed.cells[1].execution_count = [], None
+    for name, notebook in {"alice": answered, "bob": crashed}.items():
         (tmp_path / name).mkdir()
         nbformat.write(notebook, tmp_path / name / LESSONS[0].name)
-    run = subprocess.run(
-        [sys.executable, "-m", "seresnet_lib.series", "check", *[f"{name}/{LESSONS[0].name}" for name in copies],
-         "--out-dir", "graded"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1, run.stderr
-    table = [line.split("  ") for line in run.stdout.splitlines() if line.startswith(tuple(copies))]
-    results = [(row[0].strip(), [v.strip() for v in row if v.strip()][1:3]) for row in table]
-    assert results == [
-        ("solved/01_stem.ipynb", ["01.1 Output size", "✓ passed"]),
-        ("solved/01_stem.ipynb", ["01.2 A stem for 32 x 32 images", "✓ passed"]),
-        ("wrong/01_stem.ipynb", ["01.1 Output size", "✗ failed"]),
-        ("wrong/01_stem.ipynb", ["01.2 A stem for 32 x 32 images", "· not done"]),
-        ("crashed/01_stem.ipynb", ["(whole notebook)", "✗ crashed"]),
-        ("crashed/01_stem.ipynb", ["01.1 Output size", "· not done"]),
-        ("crashed/01_stem.ipynb", ["01.2 A stem for 32 x 32 images", "· not done"]),
+    monkeypatch.chdir(tmp_path)
+    assert series.main(["check", "alice", f"bob/{LESSONS[0].name}", "--out-dir", "graded"]) == 1
+    out = capsys.readouterr().out
+    table = [[v.strip() for v in line.split("  ") if v.strip()] for line in out.splitlines()
+             if line.startswith(("alice/", "bob/"))]
+    assert [row[:3] for row in table] == [
+        ["alice/01_stem.ipynb", "01.1 Output size", "✗ failed"],
+        ["alice/01_stem.ipynb", "01.2 A stem for 32 x 32 images", "✓ passed"],
+        ["bob/01_stem.ipynb", "(whole notebook)", "✗ crashed"],
+        ["bob/01_stem.ipynb", "01.1 Title", "· not done"],
     ]
-    assert "The order is (channels, height, width)" in table[2][-1]
-    assert "cell 2 (import seresnet_lib.missing): ModuleNotFoundError" in table[4][-1]
-    assert "2 of 6 exercises passed, 1 failed, 3 not done; 1 notebook(s) crashed." in run.stdout
+    assert table[0][3].startswith("The order is (channels, height, width)")
+    assert table[2][3] == ("cell 1 (import seresnet_lib.missing): "
+                           "ModuleNotFoundError: No module named 'seresnet_lib.missing'")
+    assert "1 of 3 exercises passed, 1 failed, 1 not done; 1 notebook(s) crashed." in out
     with open(tmp_path / "graded" / "grades.csv", newline="") as file:
-        assert len(list(csv.reader(file))) == 1 + len(results)
-    executed = read(tmp_path / "graded" / "solved" / LESSONS[0].name)
+        assert len(list(csv.reader(file))) == 1 + len(table)
+    executed = read(tmp_path / "graded" / "alice" / LESSONS[0].name)
     assert all(cell.execution_count for cell in executed.cells if cell.cell_type == "code")
 
 
-def test_check_exits_zero_when_every_exercise_passed(tmp_path, capsys):
-    cell = exercise("from seresnet_lib.checks import check_steps_per_epoch\n"
-                    "check_steps_per_epoch(391, images=50_000, batch_size=128)", exercise_id="05.1")
-    cell.execution_count, cell.outputs = None, []
-    nbformat.write(new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}), tmp_path / "a.ipynb")
-    assert series.main(["check", str(tmp_path), "--out-dir", str(tmp_path / "checked"), "--csv",
-                        str(tmp_path / "grades.csv")]) == 0
-    assert "05.1 Title  ✓ passed  391 is right" in capsys.readouterr().out
-    assert (tmp_path / "grades.csv").is_file()
-
-
-def test_check_passes_parameters_to_notebooks_that_have_a_parameters_cell(tmp_path, capsys):
+def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_path, capsys):
+    """-p reaches a notebook with a parameters cell, as papermill's would; the CSV goes where --csv says."""
     parameters = new_code_cell("images = 50_000\nbatch_size = 128")
     parameters.metadata["tags"] = ["parameters"]
     cell = exercise("from seresnet_lib.checks import check_steps_per_epoch\n"
@@ -195,9 +182,11 @@ def test_check_passes_parameters_to_notebooks_that_have_a_parameters_cell(tmp_pa
     notebook = new_notebook(cells=[parameters, cell],
                             metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
     nbformat.write(notebook, tmp_path / "a.ipynb")
-    assert series.main(["check", str(tmp_path / "a.ipynb"), "-p", "images", "500", "--out-dir",
-                        str(tmp_path / "checked")]) == 0
-    assert "4 is right: 3 full batches of 128; the last batch has 116 images" in capsys.readouterr().out
+    assert series.main(["check", str(tmp_path), "-p", "images", "500", "--out-dir", str(tmp_path / "checked"),
+                        "--csv", str(tmp_path / "grades.csv")]) == 0
+    assert "05.1 Title  ✓ passed  4 is right: 3 full batches of 128; the last batch has 116 images" in \
+           capsys.readouterr().out
+    assert (tmp_path / "grades.csv").is_file()
 
 
 def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
@@ -211,16 +200,25 @@ def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
 
 # make lab
 
-@pytest.mark.parametrize("uid, passed", [("0", True), ("1000", False)], ids=["root", "user"])
-def test_make_lab_passes_allow_root_only_as_root(tmp_path, uid, passed):
+def make_lab(tmp_path, uid: str, *variables: str) -> subprocess.CompletedProcess:
+    """`make lab` with ``id -u`` answering ``uid``."""
     fake_id = tmp_path / "id"
     fake_id.write_text(f"#!/bin/sh\necho {uid}\n")
     fake_id.chmod(0o755)
-    run = subprocess.run(["make", "-s", "-o", ".venv/.installed", "lab", "LAB_ARGS=--help"], cwd=ROOT,
-                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(["make", "-s", "-o", ".venv/.installed", "lab", *variables], cwd=ROOT,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+
+
+def test_make_lab_starts_jupyterlab_with_allow_root_as_root(tmp_path):
+    run = make_lab(tmp_path, "0", "LAB_ARGS=--help")  # the real command line; --help stops before serving
     assert run.returncode == 0, run.stderr
-    command = run.stdout.splitlines()[1 if passed else 0]
-    assert command.startswith(".venv/bin/jupyter lab --notebook-dir=notebooks")
-    assert ("--allow-root" in command) is passed
-    assert ("Running as root (as in a container): passing --allow-root" in run.stdout) is passed
-    assert "--allow-root" in run.stdout  # jupyter lab --help ran, and lists the option
+    said, command = run.stdout.splitlines()[:2]
+    assert said == "Running as root (as in a container): passing --allow-root to JupyterLab."
+    assert command.split() == [".venv/bin/jupyter", "lab", "--notebook-dir=notebooks", "--allow-root", "--help"]
+    assert "--allow-root" in run.stdout.split(command, 1)[1]  # jupyter lab's own help, which lists the option
+
+
+def test_make_lab_does_not_pass_allow_root_to_other_users(tmp_path):
+    run = make_lab(tmp_path, "1000", "JUPYTER=echo")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["echo lab --notebook-dir=notebooks", "lab --notebook-dir=notebooks"]
