@@ -435,7 +435,8 @@ def check_resnet101(model) -> CheckResult:
         return _fail("That is ResNet-50 (3, 4, 6, 3). ResNet-101 has 23 blocks in stage 3.")
     if config.blocks != (3, 4, 23, 3):
         return _fail(f"Your stages have {config.blocks} blocks; ResNet-101 has (3, 4, 23, 3).")
-    expected = count_parameters(ResNet(ResNetConfig(blocks=(3, 4, 23, 3))))
+    with torch.device("meta"):  # shapes only: no memory, no initialization
+        expected = count_parameters(ResNet(ResNetConfig(blocks=(3, 4, 23, 3))))
     got = count_parameters(model)
     if got != expected:
         return _fail(f"Expected {expected:,} parameters for 1000 classes with the default stem and widths, "

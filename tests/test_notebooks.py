@@ -1,7 +1,6 @@
 """The lessons follow the series' conventions, and every worked solution passes its self-check."""
 
 import ast
-import copy
 import re
 from pathlib import Path
 
@@ -30,14 +29,6 @@ def solutions(notebook) -> list[str]:
     """The code of each worked solution of a lesson (a path or a notebook), in order."""
     notebook = read(notebook) if isinstance(notebook, Path) else notebook
     return [SOLUTION_CODE.search(notebook.cells[i].source).group(1) for i in solution_cells(notebook)]
-
-
-def solved(lesson, notebook=None):
-    """``notebook`` (by default the lesson itself) with each exercise cell replaced by the lesson's solution."""
-    notebook = copy.deepcopy(notebook or lesson)
-    for index, code in zip(classroom.exercise_cells(notebook), solutions(lesson), strict=True):
-        notebook.cells[index].source = code
-    return notebook
 
 
 def run_solution(code: str):
