@@ -213,16 +213,16 @@ def make_lab(tmp_path, uid: str, *variables: str) -> subprocess.CompletedProcess
                           env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
 
 
-def test_make_lab_starts_jupyterlab_with_allow_root_as_root(tmp_path):
-    run = make_lab(tmp_path, "0", "LAB_ARGS=--help")  # the real command line; --help stops before serving
+def test_make_lab_passes_allow_root_as_root_and_says_so(tmp_path):
+    run = make_lab(tmp_path, "0", "JUPYTER=echo")  # a dry run: the command line make would start
     assert run.returncode == 0, run.stderr
-    said, command = run.stdout.splitlines()[:2]
-    assert said == "Running as root (as in a container): passing --allow-root to JupyterLab."
-    assert command.split() == [".venv/bin/jupyter", "lab", "--notebook-dir=notebooks", "--allow-root", "--help"]
-    assert "--allow-root" in run.stdout.split(command, 1)[1]  # jupyter lab's own help, which lists the option
+    assert run.stdout.splitlines() == ["Running as root (as in a container): passing --allow-root to JupyterLab.",
+                                       "echo lab --notebook-dir=notebooks --allow-root",
+                                       "lab --notebook-dir=notebooks --allow-root"]
 
 
 def test_make_lab_does_not_pass_allow_root_to_other_users(tmp_path):
     run = make_lab(tmp_path, "1000", "JUPYTER=echo")
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["echo lab --notebook-dir=notebooks", "lab --notebook-dir=notebooks"]
+
