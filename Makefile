@@ -33,7 +33,8 @@ benchmark: $(STAMP)
 lab: $(STAMP)
 	@root=; if [ "$$(id -u)" = 0 ]; then root=--allow-root; \
 	  echo "Running as root (as in a container): passing --allow-root to JupyterLab."; fi; \
-	command="$(JUPYTER) lab --notebook-dir=notebooks $$root $(LAB_ARGS)"; echo $$command; exec $$command
+	echo $(JUPYTER) lab --notebook-dir=notebooks $$root $(LAB_ARGS); \
+	exec $(JUPYTER) lab --notebook-dir=notebooks $$root $(LAB_ARGS)
 
 # A copy of every lesson for students, in student/ (git-ignored): no solutions, no outputs.
 student: $(STAMP)

@@ -154,6 +154,8 @@ def _as_shape(answer, length: int) -> tuple[int, ...] | CheckResult:
         return _not_done("(channels, height, width)")
     if not isinstance(answer, (tuple, list)) or len(answer) != length:
         return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in answer):
+        return _fail(f"Give each size as a number, not as text or True/False: got {answer!r}.")
     if not all(isinstance(v, numbers.Integral) or (isinstance(v, float) and v.is_integer()) for v in answer):
         return _fail(f"Sizes are whole numbers; use // (floor division), not /. Got {answer!r}.")
     return tuple(int(v) for v in answer)
@@ -185,9 +187,14 @@ def check_stem_output_size(answer, input_size: int) -> CheckResult:
         return _fail(f"The stem has 64 output channels (the conv has 64 filters), not {answer[0]}.")
     if answer == after_conv:
         return _fail(f"{answer} is the size after the 7x7 conv; the max-pool halves it once more.")
-    unpadded = ((input_size - 7) // 2 + 1 - 3) // 2 + 1
-    if answer[1:] == (unpadded, unpadded):
-        return _fail("You left out the padding: the conv pads by 3 and the max-pool by 1.")
+    def stem_size(conv_padding: int, pool_padding: int) -> int:
+        return ((input_size + 2 * conv_padding - 7) // 2 + 1 + 2 * pool_padding - 3) // 2 + 1
+
+    left_out = [what for paddings, what in (((0, 0), "both paddings"), ((0, 1), "the conv's padding"),
+                                            ((3, 0), "the max-pool's padding"))
+                if answer[1:] == (stem_size(*paddings),) * 2]
+    if left_out:
+        return _fail(f"You left out {' or '.join(left_out)}: the conv pads by 3 and the max-pool by 1.")
     return _fail("Not quite. Apply out = floor((in + 2 * padding - kernel) / stride) + 1 twice: "
                  "conv (kernel 7, stride 2, padding 3), then max-pool (kernel 3, stride 2, padding 1).")
 
@@ -244,17 +251,32 @@ def check_bottleneck(
         return problem
     size = 16
     x = torch.randn(2, in_channels, size, size)
-    out = _run(block, x)
+    expected_shape = (width * 4, -(-size // stride), -(-size // stride))
+    strided = [name for name in ("conv1", "conv2") if getattr(getattr(block, name, None), "stride", (1, 1)) != (1, 1)]
+    if stride > 1 and len(strided) == 2:
+        return _fail(f"Both {strided[0]} and {strided[1]} have a stride, so the block shrinks the size twice; only "
+                     f"one conv of the main path carries the stride.")
+    shortcut = getattr(block, "shortcut", None)
+    projects = isinstance(shortcut, nn.Module) and count_parameters(shortcut) > 0
+    shortcut_calls = []
+    if projects:
+        hook = shortcut.register_forward_hook(lambda *_: shortcut_calls.append(True))
+    try:
+        out = _run(block, x)
+    finally:
+        if projects:
+            hook.remove()
     if isinstance(out, CheckResult):
         if "must match" not in out.message:
             return out
-        shortcut = getattr(block, "shortcut", None)
-        if (stride > 1 or in_channels != 4 * width) and not (shortcut is not None and count_parameters(shortcut)):
+        if (stride > 1 or in_channels != 4 * width) and not projects:
             return _fail(out.message + " -- the shortcut must match the main path's shape: when the channels or "
                          "the size change, project x with a 1x1 conv (with the block's stride) and BN.")
+        if projects and not shortcut_calls:
+            return _fail(out.message + " -- forward() never calls self.shortcut: add self.shortcut(x), "
+                         "not x itself.")
         return _fail(out.message + " -- the main path and the shortcut give different shapes: check that the "
                      "3x3 conv has padding=1 and that both paths use the block's stride.")
-    expected_shape = (width * 4, -(-size // stride), -(-size // stride))
     if tuple(out.shape[1:]) != expected_shape:
         got = " x ".join(map(str, out.shape[1:]))
         want = " x ".join(map(str, expected_shape))
@@ -270,13 +292,15 @@ def check_bottleneck(
         if isinstance(reference.shortcut, nn.Identity) and got == expected + projection:
             return _fail("Your Identity Block has a projection shortcut: input and output shapes match, so "
                          "the shortcut is x itself.")
+        if reduction and got == expected - count_parameters(SqueezeExcitation(4 * width, reduction)):
+            return _fail(f"Your block has no SE module: add self.se = SqueezeExcitation({4 * width}, "
+                         f"reduction={reduction}) and apply it.")
         shortcut = getattr(block, "shortcut", None)
         if (got == expected - 2 * 4 * width and isinstance(shortcut, nn.Module)
                 and not any(isinstance(m, nn.BatchNorm2d) for m in shortcut.modules())):
             return _fail("Your projection shortcut has no batch normalization. Like every conv in the block, "
                          "its 1x1 conv is followed by one.")
         return _fail(f"Expected {expected:,} parameters, got {got:,}.")
-    strided = [name for name in ("conv1", "conv2") if getattr(getattr(block, name, None), "stride", (1, 1)) != (1, 1)]
     if stride > 1 and stride_at == "1x1" and strided == ["conv2"]:
         return _fail("The stride is in the wrong place: on your 3x3 conv (torchvision's \"v1.5\"). The original "
                      "design, followed here, puts it on the first 1x1 conv.")
@@ -464,6 +488,14 @@ def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
     return _fail(f"Not quite: how many batches of {batch_size} does it take to show all {images:,} images once?")
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
 def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gamma: float = 0.1) -> CheckResult:
     """``answer``: the learning rate in ``epoch`` (counted from 1) under StepLR(step, gamma) from ``lr``."""
     if answer is None:
@@ -473,10 +505,11 @@ def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gam
     decays = (epoch - 1) // step
     expected = lr * gamma**decays
     if math.isclose(answer, expected, rel_tol=1e-6):
-        return CheckResult(True, f"{answer:g} is right: epoch {epoch} comes after {decays} decay(s) by {gamma:g}.")
+        return CheckResult(True, f"{answer:g} is right: epoch {epoch} comes after {_count(decays, 'decay')} "
+                                 f"by {gamma:g}.")
     if decays and math.isclose(answer, lr, rel_tol=1e-6):
         return _fail(f"{lr:g} is the starting rate; by epoch {epoch} it has been multiplied by {gamma:g} "
-                     f"{decays} time(s).")
+                     f"{_times(decays)}.")
     for wrong, word in ((decays - 1, "too few"), (decays + 1, "too many")):
         if wrong >= 0 and math.isclose(answer, lr * gamma**wrong, rel_tol=1e-6):
             return _fail(f"One decay {word}. Epochs 1-{step} use {lr:g}; the rate is multiplied by {gamma:g} "

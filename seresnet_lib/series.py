@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import papermill
 
-from . import classroom
+from . import classroom, grading
 from .paths import PROJECT_ROOT, display
 
 NOTEBOOKS = (PROJECT_ROOT or Path.cwd()) / "notebooks"
@@ -94,6 +94,32 @@ def notebooks_in(paths: list[Path]) -> list[Path]:
     return found
 
 
+def check_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``check``: everything checked before any notebook runs; the table is shown before it is saved."""
+    notebooks = notebooks_in(args.notebooks)
+    if not notebooks:
+        parser.error(f"no notebooks in {', '.join(map(str, args.notebooks))}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
+    csv_path = args.csv or args.out_dir / "grades.csv"
+    if csv_path.is_dir():
+        parser.error(f"--csv {csv_path} is a folder; give a file name such as {csv_path / 'grades.csv'}")
+    try:
+        grading.executed_copy_paths(notebooks, args.out_dir)
+    except ValueError as error:
+        parser.error(str(error))
+    parameters = {name: notebook_value(value) for name, value in args.parameter}
+    try:
+        handed_out = lessons()  # to tell an exercise left alone, in copies made before fingerprints
+    except FileNotFoundError:
+        handed_out = []
+    outcomes = grading.check_notebooks(notebooks, handed_out, args.out_dir, args.timeout, parameters)
+    print("\n" + grading.table(outcomes) + "\n")
+    grading.write_csv(outcomes, csv_path)
+    print(f"{grading.summary(outcomes)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
+    return 0 if outcomes and all(o.result == grading.PASSED for o in outcomes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seresnet_lib.series", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,record,student,check}")
@@ -107,16 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     student.add_argument("notebooks", nargs="*", type=Path, help=f"default: {default_lessons}")
     student.add_argument("--out-dir", type=Path, default=Path("student"), help="where to write (default: student)")
     student.add_argument("--force", action="store_true", help="overwrite copies that differ (students' work is lost)")
-    check = commands.add_parser(
+    grader = commands.add_parser(
         "check", help="run students' notebooks and grade each exercise by its self-check",
         description="Run each notebook top to bottom and print one line per exercise: passed, failed, or not done. "
                     "Exits 1 unless every exercise passed.")
-    check.add_argument("notebooks", nargs="+", type=Path, help="students' notebooks, or folders of them")
-    check.add_argument("--out-dir", type=Path, default=Path("checked"),
+    grader.add_argument("notebooks", nargs="+", type=Path, help="students' notebooks, or folders of them")
+    grader.add_argument("--out-dir", type=Path, default=Path("checked"),
                        help="where the executed copies go (default: checked)")
-    check.add_argument("--csv", type=Path, help="the table for a gradebook (default: OUT_DIR/grades.csv)")
-    check.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default: 600)")
-    check.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+    grader.add_argument("--csv", type=Path, help="the table for a gradebook (default: OUT_DIR/grades.csv)")
+    grader.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default: 600)")
+    grader.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                        help="a parameter for notebooks that have a parameters cell, e.g. -p train_size 256")
     args = parser.parse_args(argv)
     missing = [str(n) for n in args.notebooks if not n.exists()]
@@ -131,25 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             paths = classroom.write_student_copies(args.notebooks or lessons(), args.out_dir, force=args.force)
         except (FileExistsError, ValueError) as error:
-            parser.error(str(error))
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"{len(paths)} student copies in {display(args.out_dir)}/: no solutions, no outputs.")
     else:
-        notebooks = notebooks_in(args.notebooks)
-        if not notebooks:
-            parser.error(f"no notebooks in {', '.join(map(str, args.notebooks))}")
-        if args.timeout <= 0:
-            parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
-        parameters = {name: notebook_value(value) for name, value in args.parameter}
-        try:
-            handed_out = lessons()  # to tell an exercise left as it was from a wrong answer
-        except FileNotFoundError:
-            handed_out = []
-        outcomes = classroom.check_notebooks(notebooks, handed_out, args.out_dir, args.timeout, parameters)
-        csv_path = args.csv or args.out_dir / "grades.csv"
-        classroom.write_csv(outcomes, csv_path)
-        print("\n" + classroom.table(outcomes) + "\n")
-        print(f"{classroom.summary(outcomes)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
-        return 0 if all(o.result == classroom.PASSED for o in outcomes) else 1
+        return check_command(parser, args)
     return 0
 
 

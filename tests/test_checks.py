@@ -15,7 +15,7 @@ class HandBlock(nn.Module):
     def __init__(self, in_channels, width, stride=1, se=None, mistake=None):
         super().__init__()
         out = 4 * width
-        s1, s3 = (1, stride) if mistake == "stride_on_3x3" else (stride, 1)
+        s1, s3 = {"stride_on_3x3": (1, stride), "stride_on_both": (stride, stride)}.get(mistake, (stride, 1))
         bias = mistake == "bias"
         self.conv1 = nn.Conv2d(in_channels, width, 1, stride=s1, bias=bias)
         self.bn1 = nn.BatchNorm2d(width)
@@ -49,7 +49,8 @@ class HandBlock(nn.Module):
             out = torch.relu(out)
         if mistake not in ("se_after_add", "se_after_relu", "se_before_bn3", "se_on_shortcut", "se_unused"):
             out = se(out)
-        out = out + (se(self.shortcut(x)) if mistake == "se_on_shortcut" else self.shortcut(x))
+        shortcut = x if mistake == "adds_input" else self.shortcut(x)
+        out = out + (se(shortcut) if mistake == "se_on_shortcut" else shortcut)
         if mistake == "se_after_add":
             out = se(out)
         out = out if mistake in ("no_final_relu", "relu_moved") else torch.relu(out)
@@ -111,10 +112,12 @@ def test_counting_only_the_weights_is_told_without_the_answer():
     [
         ((64, 56, 56), True, "224 -> 112 (7x7 conv"),
         ((64, 112, 112), False, "the size after the 7x7 conv"),
-        ((64, 54, 54), False, "You left out the padding"),
+        ((64, 54, 54), False, "You left out both paddings"),
         ((3, 56, 56), False, "64 output channels"),
         ((64, 50, 50), False, "Apply out = floor"),
         ((56, 56, 64), False, "The order is (channels, height, width)"),
+        ((64, "56", "56"), False, "Give each size as a number, not as text"),
+        ((64, 55, 55), False, "You left out the conv's padding or the max-pool's padding"),
         ("64x56x56", False, "Give the answer as a tuple"),
     ],
 )
@@ -197,6 +200,8 @@ def test_right_blocks_pass(in_channels, width, stride):
         ("no_padding", (256, 64, 1), "check that the 3x3 conv has padding=1"),
         ("relu_moved", (256, 64, 1), "The ReLU after the addition is gone, but the one after the last BN"),
         ("shortcut_without_bn", (512, 256, 2), "projection shortcut has no batch normalization"),
+        ("adds_input", (256, 128, 2), "forward() never calls self.shortcut: add self.shortcut(x)"),
+        ("stride_on_both", (256, 128, 2), "Both conv1 and conv2 have a stride"),
     ],
 )
 def test_block_mistakes_are_named(mistake, args, message):
@@ -270,6 +275,12 @@ def test_se_block_mistakes_are_named(mistake, message):
     assert checks.check_bottleneck(HandBlock(256, 64, se=16), 256, 64, reduction=16)
     result = checks.check_bottleneck(HandBlock(256, 64, se=16, mistake=mistake), 256, 64, reduction=16)
     assert not result and message in result.message, result.message
+
+
+def test_an_se_block_without_se_is_told_what_is_missing():
+    result = checks.check_bottleneck(HandBlock(256, 64), 256, 64, reduction=16)
+    assert not result and "Your block has no SE module: add self.se = SqueezeExcitation(256, reduction=16)" \
+        in result.message
 
 
 def test_se_module_under_another_name_is_asked_to_rename_not_to_drop_its_biases():
@@ -419,10 +430,10 @@ def test_steps_per_epoch(answer, images, batch_size, passed, message):
 @pytest.mark.parametrize(
     "answer, epoch, passed, message",
     [
-        (1e-4, 12, True, "after 2 decay(s)"),
-        (0.01, 5, True, "after 0 decay(s)"),
-        (0.001, 6, True, "after 1 decay(s)"),
-        (0.01, 12, False, "is the starting rate"),
+        (1e-4, 12, True, "after 2 decays by 0.1"),
+        (0.01, 5, True, "after 0 decays"),
+        (0.001, 6, True, "after 1 decay by 0.1"),
+        (0.01, 12, False, "is the starting rate; by epoch 12 it has been multiplied by 0.1 twice"),
         (0.001, 12, False, "One decay too few"),
         (1e-5, 12, False, "One decay too many"),
         (0.01 * 0.1 ** (12 / 5), 12, False, "Decays are whole"),

@@ -14,7 +14,7 @@ import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from seresnet_lib import classroom, series
+from seresnet_lib import classroom, grading, series
 from seresnet_lib.checks import CHECK_MIME
 from test_notebooks import LESSONS, read, solution_cells
 
@@ -28,8 +28,10 @@ def test_student_copy_drops_solutions_and_outputs_and_keeps_everything_else(path
     kept = [cell for i, cell in enumerate(lesson.cells) if i not in solution_cells(lesson)]
     assert [(c.cell_type, c.source) for c in copy.cells] == [(c.cell_type, c.source) for c in kept]
     assert not any("<details>" in cell.source or classroom.SOLUTION in classroom.tags(cell) for cell in copy.cells)
-    assert [copy.cells[i].metadata for i in classroom.exercise_cells(copy)] == \
-           [lesson.cells[i].metadata for i in classroom.exercise_cells(lesson)]  # tags and ids kept
+    assert [{**copy.cells[i].metadata, "exercise": {**copy.cells[i].metadata["exercise"], "handed_out": None}}
+            for i in classroom.exercise_cells(copy)] == \
+           [{**lesson.cells[i].metadata, "exercise": {**lesson.cells[i].metadata["exercise"], "handed_out": None}}
+            for i in classroom.exercise_cells(lesson)]  # tags and ids kept
     for cell in copy.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
@@ -43,16 +45,35 @@ def test_student_copies_are_written_and_a_changed_one_is_not_overwritten(tmp_pat
     assert classroom.write_student_copies(LESSONS[:2], tmp_path / "student") == [first, second]  # same: fine
     worked = first.read_text().replace("answer = None", "answer = (64, 40, 40)")
     first.write_text(worked)
-    with pytest.raises(FileExistsError, match=rf"student/{first.name} already exist\(s\) .* pass --force"):
+    with pytest.raises(FileExistsError, match=rf"student/{first.name} differs from a fresh copy .* pass --force"):
         classroom.write_student_copies(LESSONS[:2], tmp_path / "student")
     assert first.read_text() == worked
     classroom.write_student_copies(LESSONS[:2], tmp_path / "student", force=True)
     assert "answer = None" in first.read_text()
     with pytest.raises(ValueError, match="holds the lessons themselves"):
         classroom.write_student_copies(LESSONS[:1], LESSONS[0].parent)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match="a-file is a file, not a folder"):
+        classroom.write_student_copies(LESSONS[:1], tmp_path / "a-file")
+    (tmp_path / "01_x.ipynb").write_text("hi")
+    with pytest.raises(ValueError, match="01_x.ipynb cannot be read as a notebook"):
+        classroom.write_student_copies([tmp_path / "01_x.ipynb"], tmp_path / "student")
+
+
+def test_a_student_copy_remembers_each_exercise_as_handed_out():
+    lesson = read(LESSONS[1])
+    copy = classroom.student_copy(lesson)
+    for index in classroom.exercise_cells(copy):
+        cell = copy.cells[index]
+        assert cell.metadata["exercise"]["handed_out"] == classroom.fingerprint(cell.source)
+    assert "handed_out" not in str(lesson.metadata) + str([c.metadata for c in lesson.cells])
 
 
 # Grading an executed notebook, answer by answer
+
+HANDED_OUT = {"09.1": grading.Exercise("09.1", "Title", classroom.fingerprint("start\ncheck()")),
+              "09.2": grading.Exercise("09.2", "Second", classroom.fingerprint("placeholder"))}
+
 
 def check_output(passed, message="msg", done=True):
     text = ("✓ " if passed else "✗ ") + message
@@ -64,6 +85,10 @@ def exercise(source, *outputs, exercise_id="09.1"):
     cell = new_code_cell(source, outputs=list(outputs), execution_count=1)
     cell.metadata = {"tags": ["exercise"], "exercise": {"id": exercise_id, "title": "Title"}}
     return cell
+
+
+def code(source, *outputs):
+    return new_code_cell(source, outputs=list(outputs), execution_count=1)
 
 
 ERROR = new_output("error", ename="NameError", evalue="name 'x' is not defined", traceback=[])
@@ -79,63 +104,105 @@ ERROR = new_output("error", ename="NameError", evalue="name 'x' is not defined",
         ([exercise("start\ncheck()", check_output(False, "a bug"))], "not done", "a bug"),  # left as handed out
         ([exercise("answer = x\ncheck()", ERROR)], "failed", "raised NameError: name 'x' is not defined"),
         ([exercise("start\ncheck()", ERROR)], "not done", "raised NameError"),
-        ([exercise("answer = 4"), new_code_cell("check()", outputs=[check_output(True, "right")])], "passed",
-         "right"),  # answered in a cell of its own, after the exercise
+        ([exercise("answer = 4"), code("check()", check_output(True, "right"))], "passed", "right"),
         ([exercise("start\ncheck()", check_output(False, "a bug")), new_markdown_cell("notes"),
-          new_code_cell("fixed\ncheck()", outputs=[check_output(True, "right")])], "passed", "right"),
-        ([exercise("answer = 4")], "failed", "no self-check result"),
+          code("fixed\ncheck()", check_output(True, "right"))], "passed", "right"),
+        ([exercise("start\ncheck()", check_output(False, "a bug")),  # a wrong answer below, the cell left alone
+          code("other\ncheck()", check_output(False, "still a bug"))], "failed", "still a bug"),
+        ([exercise("answer = 3\ncheck()", check_output(True, "right")), code("scratch", ERROR)], "passed", "right"),
+        ([exercise("answer = 4")], "failed", "no self-check result: keep the check call as the exercise cell's"),
+        ([exercise("print(check())")], "failed", "no self-check result"),
+        ([exercise("start\ncheck()", check_output(False, "a bug")),  # a copy of the exercise cell, answered
+          exercise("fixed\ncheck()", check_output(True, "right"))], "passed", "right"),
     ],
     ids=["right", "wrong", "placeholder", "unchanged", "raised", "unchanged-raised", "own-cell", "fixed-below",
-         "check-deleted"],
+         "wrong-below", "scratch-error-after-pass", "check-deleted", "printed", "copied-cell"],
 )
 def test_each_kind_of_answer_is_graded(cells, result, detail):
-    notebook = new_notebook(cells=[new_code_cell("import torch", execution_count=1), *cells])
-    [outcome] = classroom.grade(notebook, "alice.ipynb", {"09.1": "start\ncheck()"})
+    notebook = new_notebook(cells=[code("import torch"), *cells])
+    [outcome] = grading.grade(notebook, "alice.ipynb", {"09.1": HANDED_OUT["09.1"]})
     assert (outcome.exercise, outcome.result) == ("09.1", result) and outcome.detail.startswith(detail)
 
 
 def test_an_error_before_the_exercises_is_a_crash_and_they_are_still_graded():
-    cells = [new_code_cell("import seresnet_lib.missing", outputs=[new_output(
-        "error", ename="ModuleNotFoundError", evalue="No module named 'seresnet_lib.missing'", traceback=[])]),
+    cells = [code("import seresnet_lib.missing", new_output(
+        "error", ename="ModuleNotFoundError", evalue="No module named 'seresnet_lib.missing'", traceback=[])),
         exercise("start\ncheck()", ERROR, exercise_id="09.1"),
         exercise("answer = 3\ncheck()", check_output(True), exercise_id="09.2")]
-    outcomes = classroom.grade(new_notebook(cells=cells), "bob.ipynb", {"09.1": "start\ncheck()"})
+    outcomes = grading.grade(new_notebook(cells=cells), "bob.ipynb", HANDED_OUT)
     assert [(o.exercise, o.result) for o in outcomes] == [("", "crashed"), ("09.1", "not done"), ("09.2", "passed")]
     assert outcomes[0].detail == ("cell 1 (import seresnet_lib.missing): "
                                   "ModuleNotFoundError: No module named 'seresnet_lib.missing'")
 
 
+def test_an_exercise_deleted_or_untagged_is_missing_not_forgotten():
+    untagged = code("answer = 3")  # the cell of 09.2, which lost its tag
+    outcomes = grading.grade(new_notebook(cells=[exercise("start\ncheck()", check_output(False, "bug")), untagged]),
+                             "09_x.ipynb", HANDED_OUT)
+    assert [(o.exercise, o.result) for o in outcomes] == [("09.1", "not done"), ("09.2", "failed")]
+    assert outcomes[1].detail == "missing: its cell, or the cell's 'exercise' tag, was deleted"
+    only_file_name = grading.grade(new_notebook(cells=[code("x = 1")]), "student/09_x.ipynb", HANDED_OUT)
+    assert [(o.exercise, o.result) for o in only_file_name] == [("09.1", "failed"), ("09.2", "failed")]
+
+
+def test_after_a_timeout_only_what_ran_before_it_counts():
+    cells = [exercise("answer = 3\ncheck()", check_output(True)),
+             exercise("while True: pass", new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[]),
+                      exercise_id="09.2"),
+             code("later", check_output(True))]
+    stop = grading.Stop(1, "it ran longer than 5 s (--timeout)")
+    outcomes = grading.grade(new_notebook(cells=cells), "c.ipynb", HANDED_OUT, stop)
+    assert [(o.exercise, o.result, o.detail) for o in outcomes] == [
+        ("", "crashed", "cell 2 (while True: pass): it ran longer than 5 s (--timeout)"),
+        ("09.1", "passed", "msg"),
+        ("09.2", "failed", "not run to its end: the notebook stopped in cell 2")]
+
+
+def test_saved_outputs_and_skip_tags_do_not_count_and_runs_stay_out_of_the_project(tmp_path):
+    """What a notebook showed when the student saved it is cleared; a cell tagged to be skipped still runs;
+    relative paths (lesson 05's runs/) lead into the grader's scratch folder."""
+    forged = exercise("ok = False", check_output(True, "saved before"))
+    forged.metadata["tags"].append("skip-execution")
+    writes = code("import os\nopen(os.path.join(os.environ['SERESNET_WORKDIR'], 'marker'), 'w').close()")
+    notebook = new_notebook(cells=[forged, writes], metadata=read(LESSONS[0]).metadata)
+    (tmp_path / "scratch").mkdir()
+    assert grading.execute(notebook, tmp_path, timeout=60, workdir=tmp_path / "scratch") is None
+    assert forged.outputs == [] and forged.execution_count == 1
+    assert (tmp_path / "scratch" / "marker").exists()
+
+
 def test_an_unreadable_notebook_is_reported_and_not_run(tmp_path):
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{ not json")
-    [outcome] = classroom.check_notebook(broken, {}, tmp_path / "checked" / "broken.ipynb")
+    [outcome] = grading.check_notebook(broken, {}, tmp_path / "checked" / "broken.ipynb")
     assert outcome.result == "crashed" and outcome.detail.startswith("cannot read it as a notebook")
 
 
-def test_executed_copies_never_overwrite_each_other_or_the_notebook(tmp_path):
-    taken = set()
-    a = classroom.executed_copy_path(tmp_path / "alice" / "01_stem.ipynb", tmp_path / "checked", taken)
-    b = classroom.executed_copy_path(tmp_path / "alice" / "01_stem.ipynb", tmp_path / "checked", taken)
-    assert (a.relative_to(tmp_path), b.relative_to(tmp_path)) == (Path("checked/alice/01_stem.ipynb"),
-                                                                  Path("checked/alice/01_stem-2.ipynb"))
-    inside = classroom.executed_copy_path(tmp_path / "alice" / "x.ipynb", tmp_path, set())  # its own place
-    assert inside.name == "x-2.ipynb"
+def test_executed_copies_keep_their_paths_and_stay_out_of_the_students_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    paths = [Path("class1/alice/01_stem.ipynb"), Path("class2/alice/01_stem.ipynb")]
+    targets = grading.executed_copy_paths(paths, Path("checked"))
+    assert [t.relative_to(tmp_path) for t in targets] == [Path("checked/class1/alice/01_stem.ipynb"),
+                                                          Path("checked/class2/alice/01_stem.ipynb")]
+    with pytest.raises(ValueError, match="would put executed copies among the notebooks being checked"):
+        grading.executed_copy_paths([Path("alice/01_stem.ipynb")], Path("."))
 
 
 def test_table_and_csv_have_one_line_per_exercise(tmp_path):
-    outcomes = [classroom.Outcome("a.ipynb", "01.1", "Output size", "passed", "right"),
-                classroom.Outcome("a.ipynb", "01.2", "A stem", "not done", "Not done yet"),
-                classroom.Outcome("b.ipynb", "", "", "crashed", "cell 3 (x): NameError: x")]
-    lines = classroom.table(outcomes).splitlines()
+    outcomes = [grading.Outcome("a.ipynb", "01.1", "Output size", "passed", "right", "checked/a.ipynb"),
+                grading.Outcome("a.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb"),
+                grading.Outcome("b.ipynb", "", "", "crashed", "cell 3 (x): NameError: x")]
+    lines = grading.table(outcomes).splitlines()
     assert lines[0].split() == ["notebook", "exercise", "result", "detail"]
     assert lines[1].split()[:5] == ["a.ipynb", "01.1", "Output", "size", "✓"]
     assert "(whole notebook)" in lines[3] and "✗ crashed" in lines[3]
-    classroom.write_csv(outcomes, tmp_path / "grades.csv")
+    assert "+ passed" in grading.table(outcomes, encoding="latin-1")  # where ✓ cannot be printed
+    grading.write_csv(outcomes, tmp_path / "grades.csv")
     with open(tmp_path / "grades.csv", newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0] == ["notebook", "exercise", "title", "result", "detail"]
-    assert rows[2] == ["a.ipynb", "01.2", "A stem", "not done", "Not done yet"]
-    assert classroom.summary(outcomes) == "1 of 2 exercises passed, 0 failed, 1 not done; 1 notebook(s) crashed"
+    assert rows[0] == ["notebook", "exercise", "title", "result", "detail", "executed"]
+    assert rows[2] == ["a.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb"]
+    assert grading.summary(outcomes) == "1 of 2 exercises passed, 0 failed, 1 not done; 1 notebook(s) crashed"
 
 
 # The command line, on small notebooks (test_rerun.py grades the lessons' own copies)
@@ -158,7 +225,7 @@ def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path, m
         (tmp_path / name).mkdir()
         nbformat.write(notebook, tmp_path / name / "lesson.ipynb")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(classroom, "starting_code", lambda lessons: {"09.1": "start\ncheck()"})
+    monkeypatch.setattr(grading, "lesson_exercises", lambda lessons: {"09.1": HANDED_OUT["09.1"]})
     assert series.main(["check", "alice", "bob/lesson.ipynb", "--out-dir", "graded"]) == 1
     out = capsys.readouterr().out
     table = [[v.strip() for v in line.split("  ") if v.strip()] for line in out.splitlines()
@@ -186,20 +253,31 @@ def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_p
     shows_result = (f"from IPython.display import display\n"
                     f"display({{'text/plain': 'a check', {CHECK_MIME!r}: {{'passed': images == 500, 'done': True, "
                     f"'message': f'images={{images}}'}}}}, raw=True)")
-    nbformat.write(small_notebook(parameters, exercise(shows_result, exercise_id="05.1")), tmp_path / "a.ipynb")
+    nbformat.write(small_notebook(parameters, exercise(shows_result, exercise_id="09.1")), tmp_path / "a.ipynb")
     assert series.main(["check", str(tmp_path), "-p", "images", "500", "--out-dir", str(tmp_path / "checked"),
                         "--csv", str(tmp_path / "grades.csv")]) == 0
-    assert "05.1 Title  ✓ passed  images=500" in capsys.readouterr().out
+    assert "09.1 Title  ✓ passed  images=500" in capsys.readouterr().out
     assert (tmp_path / "grades.csv").is_file()
 
 
 def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
     for argv, message in [(["check", str(tmp_path / "missing.ipynb")], "no such notebook"),
                           (["check", str(tmp_path)], "no notebooks in"),
-                          (["check", str(LESSONS[0]), "--timeout", "0"], "--timeout must be a number of seconds > 0")]:
+                          (["check", str(LESSONS[0]), "--timeout", "0"], "--timeout must be a number of seconds > 0"),
+                          (["check", str(LESSONS[0]), "--csv", str(tmp_path)], "is a folder; give a file name"),
+                          (["check", str(LESSONS[0]), "--out-dir", str(ROOT)],
+                           "would put executed copies among the notebooks being checked")]:
         with pytest.raises(SystemExit) as exit_:
             series.main(argv)
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_student_command_reports_a_changed_copy_without_a_usage_line(tmp_path, capsys):
+    assert series.main(["student", str(LESSONS[0]), "--out-dir", str(tmp_path)]) == 0
+    (tmp_path / LESSONS[0].name).write_text("{}")
+    assert series.main(["student", str(LESSONS[0]), "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "differs from a fresh copy" in err and "usage:" not in err
 
 
 # make lab

@@ -22,7 +22,7 @@ from nbformat.v4 import new_code_cell
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from seresnet_lib import classroom
+from seresnet_lib import classroom, grading
 from seresnet_lib.paths import workdir
 from seresnet_lib.series import lessons
 from test_notebooks import solutions
@@ -108,15 +108,15 @@ def test_lesson_cells_can_be_run_again(path):
 
 def grade_unanswered_then_solved(client, notebook, lesson: Path):
     """As handed out, every exercise grades as not done; with its worked solution run, as passed."""
-    starting = classroom.starting_code([lesson])
-    exercises = classroom.exercise_cells(notebook)
-    assert {o.result for o in classroom.grade(notebook, lesson.name, starting)} == {classroom.NOT_DONE}
-    for index, code in zip(exercises, solutions(lesson), strict=True):
+    exercises = grading.lesson_exercises([lesson])
+    positions = classroom.exercise_cells(notebook)
+    assert {o.result for o in grading.grade(notebook, lesson.name, exercises)} == {grading.NOT_DONE}
+    for index, code in zip(positions, solutions(lesson), strict=True):
         notebook.cells[index].source = code
         client.execute_cell(notebook.cells[index], index)
-    outcomes = classroom.grade(notebook, lesson.name, starting)
+    outcomes = grading.grade(notebook, lesson.name, exercises)
     assert [(o.exercise, o.result) for o in outcomes] == [(notebook.cells[i].metadata["exercise"]["id"],
-                                                          classroom.PASSED) for i in exercises]
+                                                          grading.PASSED) for i in positions]
 
 
 def run_cell(client, notebook, source: str) -> str:
