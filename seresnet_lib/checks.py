@@ -11,6 +11,7 @@ A notebook also records the result in machine-readable form (``CHECK_MIME``), wh
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 from collections.abc import Callable
@@ -120,6 +121,14 @@ def _is_se(module: nn.Module) -> bool:
         isinstance(getattr(module, name, None), nn.Conv2d) for name in ("fc1", "fc2"))
 
 
+def _forward_source(module: nn.Module) -> str:
+    """The source of the module's forward(), or "" if it cannot be read (then nothing is inferred from it)."""
+    try:
+        return inspect.getsource(type(module).forward)
+    except (OSError, TypeError):
+        return ""
+
+
 def _conv_with_bias(module: nn.Module) -> str | None:
     """The name of a convolution with a bias, if any: the BN after it makes a bias redundant.
 
@@ -155,7 +164,7 @@ def _as_shape(answer, length: int) -> tuple[int, ...] | CheckResult:
     if not isinstance(answer, (tuple, list)) or len(answer) != length:
         return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
     if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in answer):
-        return _fail(f"Give each size as a number, not as text or True/False: got {answer!r}.")
+        return _fail(f"Give each size as a plain Python number (an int such as 40): got {answer!r}.")
     if not all(isinstance(v, numbers.Integral) or (isinstance(v, float) and v.is_integer()) for v in answer):
         return _fail(f"Sizes are whole numbers; use // (floor division), not /. Got {answer!r}.")
     return tuple(int(v) for v in answer)
@@ -163,7 +172,7 @@ def _as_shape(answer, length: int) -> tuple[int, ...] | CheckResult:
 
 def _channels_not_first(answer: tuple[int, ...], expected: tuple[int, ...]) -> CheckResult | None:
     """A failed check if ``answer`` puts the channels anywhere but first."""
-    if answer[0] != expected[0] and expected[0] in answer[1:]:
+    if answer[0] != expected[0] and sorted(answer) == sorted(expected):
         return _fail(f"The order is (channels, height, width): PyTorch puts the channels first, and yours "
                      f"has {expected[0]} channels in another place.")
     return None
@@ -187,14 +196,18 @@ def check_stem_output_size(answer, input_size: int) -> CheckResult:
         return _fail(f"The stem has 64 output channels (the conv has 64 filters), not {answer[0]}.")
     if answer == after_conv:
         return _fail(f"{answer} is the size after the 7x7 conv; the max-pool halves it once more.")
-    def stem_size(conv_padding: int, pool_padding: int) -> int:
-        return ((input_size + 2 * conv_padding - 7) // 2 + 1 + 2 * pool_padding - 3) // 2 + 1
+    def stem_size(conv_padding: int = 3, pool_padding: int = 1, plus_one: int = 1) -> int:
+        after_conv = (input_size + 2 * conv_padding - 7) // 2 + plus_one
+        return (after_conv + 2 * pool_padding - 3) // 2 + plus_one
 
-    left_out = [what for paddings, what in (((0, 0), "both paddings"), ((0, 1), "the conv's padding"),
-                                            ((3, 0), "the max-pool's padding"))
-                if answer[1:] == (stem_size(*paddings),) * 2]
-    if left_out:
-        return _fail(f"You left out {' or '.join(left_out)}: the conv pads by 3 and the max-pool by 1.")
+    slips = [what for size, what in ((stem_size(0, 0), "both paddings"), (stem_size(0), "the conv's padding"),
+                                     (stem_size(pool_padding=0), "the max-pool's padding"),
+                                     (stem_size(plus_one=0), "the + 1 of the formula"))
+             if answer[1:] == (size, size)]
+    if slips:
+        either = ", ".join(slips[:-1]) + " or " + slips[-1] if len(slips) > 1 else slips[0]
+        return _fail(f"You left out {either}: each layer gives floor((in + 2 * padding - kernel) / "
+                     f"stride) + 1, and the conv pads by 3, the max-pool by 1.")
     return _fail("Not quite. Apply out = floor((in + 2 * padding - kernel) / stride) + 1 twice: "
                  "conv (kernel 7, stride 2, padding 3), then max-pool (kernel 3, stride 2, padding 1).")
 
@@ -252,7 +265,8 @@ def check_bottleneck(
     size = 16
     x = torch.randn(2, in_channels, size, size)
     expected_shape = (width * 4, -(-size // stride), -(-size // stride))
-    strided = [name for name in ("conv1", "conv2") if getattr(getattr(block, name, None), "stride", (1, 1)) != (1, 1)]
+    strided = [name for name in ("conv1", "conv2")
+               if isinstance(conv := getattr(block, name, None), nn.Conv2d) and conv.stride != (1, 1)]
     if stride > 1 and len(strided) == 2:
         return _fail(f"Both {strided[0]} and {strided[1]} have a stride, so the block shrinks the size twice; only "
                      f"one conv of the main path carries the stride.")
@@ -272,7 +286,7 @@ def check_bottleneck(
         if (stride > 1 or in_channels != 4 * width) and not projects:
             return _fail(out.message + " -- the shortcut must match the main path's shape: when the channels or "
                          "the size change, project x with a 1x1 conv (with the block's stride) and BN.")
-        if projects and not shortcut_calls:
+        if projects and not shortcut_calls and "shortcut" not in _forward_source(block):
             return _fail(out.message + " -- forward() never calls self.shortcut: add self.shortcut(x), "
                          "not x itself.")
         return _fail(out.message + " -- the main path and the shortcut give different shapes: check that the "

@@ -33,6 +33,7 @@ from papermill.parameterize import parameterize_notebook
 from .checks import CHECK_MIME
 from .classroom import EXERCISE, exercise_cells, fingerprint, tags
 from .paths import display
+from .paths import workdir as project_workdir
 
 PASSED, FAILED, NOT_DONE, CRASHED = "passed", "failed", "not done", "crashed"
 MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
@@ -92,11 +93,70 @@ def _where(index: int, cell: NotebookNode) -> str:
 def _lesson_of(notebook: NotebookNode, name: str) -> str | None:
     """The lesson number ("01") a notebook belongs to: from its exercise ids, else its file name."""
     for index in exercise_cells(notebook):
-        exercise_id = notebook.cells[index].metadata.get(EXERCISE, {}).get("id", "")
+        exercise_id = str(_exercise_meta(notebook.cells[index]).get("id", ""))
         if "." in exercise_id:
             return exercise_id.split(".")[0]
     stem = Path(name).name
     return stem[:2] if stem[:2].isdigit() and stem[2:3] == "_" else None
+
+
+def _exercise_meta(cell: NotebookNode) -> dict:
+    meta = cell.metadata.get(EXERCISE)
+    return meta if isinstance(meta, dict) else {}
+
+
+@dataclass
+class _Span:
+    """The cells from one exercise cell up to the next: the exercise's own cell and those added below it."""
+
+    start: int
+    end: int
+    unchanged: bool
+    checks: list[tuple[int, dict]]
+    errors: list[str]
+
+
+def _spans(notebook: NotebookNode, exercises: dict[str, Exercise], ran_until: int) -> dict[str, list[_Span]]:
+    """Each exercise id's spans, in notebook order (a pasted copy of an exercise cell is a span of its id)."""
+    starts = exercise_cells(notebook)
+    spans: dict[str, list[_Span]] = {}
+    for start, end in zip(starts, starts[1:] + [len(notebook.cells)]):
+        cell = notebook.cells[start]
+        meta = _exercise_meta(cell)
+        exercise_id = str(meta.get("id") or f"cell {start + 1}")
+        known = exercises.get(exercise_id)
+        handed_out = meta.get("handed_out") or (known.handed_out if known else None)
+        span = _Span(start, end, handed_out == fingerprint(cell.source), [], [])
+        for index in range(start, min(end, ran_until)):
+            for output in notebook.cells[index].get("outputs", []):
+                data = output.get("data", {}).get(CHECK_MIME)
+                if output.output_type == "error":
+                    span.errors.append(_error_text(output))
+                elif isinstance(data, dict):
+                    span.checks.append((index, data))
+        spans.setdefault(exercise_id, []).append(span)
+    return spans
+
+
+def _verdict(spans: list[_Span], stop: Stop | None) -> tuple[str, str]:
+    """(result, detail) of one exercise from its spans."""
+    checks = [check for span in spans for check in span.checks]
+    untouched = {span.start for span in spans if span.unchanged}
+    left_alone = len(untouched) == len(spans)
+    if checks:
+        index, result = checks[-1]
+        message = str(result.get("message", ""))
+        if result.get("passed") is True:
+            return PASSED, message
+        if result.get("done") is False or index in untouched:
+            return NOT_DONE, message
+        return FAILED, message
+    if stop and any(stop.cell < span.end for span in spans):
+        return (NOT_DONE if left_alone else FAILED), f"not run to its end: the notebook stopped in cell {stop.cell + 1}"
+    errors = [error for span in spans for error in span.errors]
+    if errors:
+        return (NOT_DONE if left_alone else FAILED), f"raised {errors[-1]}"
+    return (NOT_DONE, "not run") if left_alone else (FAILED, NO_RESULT)
 
 
 def grade(notebook: NotebookNode, name: str, exercises: dict[str, Exercise], stop: Stop | None = None,
@@ -104,66 +164,34 @@ def grade(notebook: NotebookNode, name: str, exercises: dict[str, Exercise], sto
     """Read an executed notebook: each exercise's last self-check result, or else its error.
 
     An exercise spans its cell and any cells a student added after it, up to the next
-    exercise. It is not done while its check says "Not done yet", or while its cell is as
-    handed out (and nothing below it passed). An error before the first exercise is a crash
-    of the notebook; an exercise of the lesson that is not in the notebook is missing.
+    exercise cell. It is not done while its check says "Not done yet", or while the result
+    comes from its cell as handed out. An error before the first exercise is a crash of the
+    notebook; an exercise of the lesson that is not in the notebook is missing.
     """
     def outcome(exercise_id, title, result, detail):
         return Outcome(name, exercise_id, title, result, detail, executed)
 
     ran_until = stop.cell if stop else len(notebook.cells)  # outputs of the stopped cell and later are not read
-    positions, seen = [], set()
-    for index in exercise_cells(notebook):
-        exercise_id = notebook.cells[index].metadata.get(EXERCISE, {}).get("id", f"cell {index + 1}")
-        if exercise_id not in seen:  # a copied exercise cell counts as a cell the student added
-            seen.add(exercise_id)
-            positions.append(index)
+    starts = exercise_cells(notebook)
     outcomes = []
-    for index, cell in enumerate(notebook.cells[:min(positions[0] if positions else ran_until, ran_until)]):
+    for index, cell in enumerate(notebook.cells[:min(starts[0] if starts else ran_until, ran_until)]):
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         if errors:
             outcomes.append(outcome("", "", CRASHED, f"{_where(index, cell)}: {_error_text(errors[0])}"))
             break
     if stop:
         outcomes.append(outcome("", "", CRASHED, f"{_where(stop.cell, notebook.cells[stop.cell])}: {stop.reason}"))
-    for position, end in zip(positions, positions[1:] + [len(notebook.cells)]):
-        cell = notebook.cells[position]
-        meta = cell.metadata.get(EXERCISE, {})
-        exercise_id = meta.get("id", f"cell {position + 1}")
+    spans = _spans(notebook, exercises, ran_until)
+    for exercise_id, its_spans in spans.items():
         known = exercises.get(exercise_id)
-        title = meta.get("title") or (known.title if known else "")
-        handed_out = meta.get("handed_out") or (known.handed_out if known else None)
-        unchanged = handed_out == fingerprint(cell.source)
-        checks, errors = [], []
-        for index in range(position, min(end, ran_until)):
-            for output in notebook.cells[index].get("outputs", []):
-                if output.output_type == "error":
-                    errors.append(_error_text(output))
-                elif CHECK_MIME in output.get("data", {}):
-                    checks.append((index, output.data[CHECK_MIME]))
-        if checks:
-            index, result = checks[-1]
-            if result.get("passed"):
-                verdict = PASSED
-            elif not result.get("done", True) or (unchanged and index == position):
-                verdict = NOT_DONE
-            else:
-                verdict = FAILED
-            outcomes.append(outcome(exercise_id, title, verdict, result.get("message", "")))
-        elif stop and stop.cell < end:
-            outcomes.append(outcome(exercise_id, title, NOT_DONE if unchanged else FAILED,
-                                    f"not run to its end: the notebook stopped in cell {stop.cell + 1}"))
-        elif errors:
-            outcomes.append(outcome(exercise_id, title, NOT_DONE if unchanged else FAILED, f"raised {errors[-1]}"))
-        else:
-            outcomes.append(outcome(exercise_id, title, NOT_DONE if unchanged else FAILED,
-                                    "not run" if unchanged else NO_RESULT))
+        title = str(_exercise_meta(notebook.cells[its_spans[0].start]).get("title") or (known.title if known else ""))
+        outcomes.append(outcome(exercise_id, title, *_verdict(its_spans, stop)))
     lesson = _lesson_of(notebook, name)
     for exercise in exercises.values():
-        if exercise.id.split(".")[0] == lesson and exercise.id not in seen:
+        if exercise.id.split(".")[0] == lesson and exercise.id not in spans:
             outcomes.append(outcome(exercise.id, exercise.title, FAILED,
                                     "missing: its cell, or the cell's 'exercise' tag, was deleted"))
-    if not positions and lesson is None and not outcomes:
+    if not outcomes:
         outcomes.append(outcome("", "", FAILED, "no exercise cells (tagged 'exercise') in this notebook"))
     return outcomes
 
@@ -203,6 +231,9 @@ def check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Pa
     if parameters and any("parameters" in tags(cell) for cell in notebook.cells):
         notebook = parameterize_notebook(notebook, parameters, kernel_name="python3", language="python")
     with tempfile.TemporaryDirectory(prefix="seresnet-check-") as workdir:
+        data = project_workdir() / "data"
+        if data.is_dir():  # datasets already downloaded are shared; runs/ is not
+            (Path(workdir) / "data").symlink_to(data, target_is_directory=True)
         try:
             stop = execute(notebook, Path(path).resolve().parent, timeout, Path(workdir))
         except Exception as error:  # the kernel could not start, or the notebook is malformed
@@ -210,7 +241,26 @@ def check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Pa
                             .splitlines()[0])]
     executed_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, executed_path)
-    return grade(notebook, name, exercises, stop, display(executed_path))
+    try:
+        return grade(notebook, name, exercises, stop, display(executed_path))
+    except Exception as error:  # contents no lesson has; say so, and go on with the others
+        return [Outcome(name, "", "", CRASHED, f"could not grade it: {type(error).__name__}: {error}"
+                        .splitlines()[0], display(executed_path))]
+
+
+def check_destinations(paths: Sequence[Path], out_dir: Path, csv_path: Path) -> None:
+    """Raise ValueError, before any notebook runs, if the executed copies or the CSV cannot be
+    written where asked, or would land among (or on) the notebooks being checked."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {out_dir} is a file; give a folder for the executed copies")
+    if csv_path.is_dir():
+        raise ValueError(f"--csv {csv_path} is a folder; give a file name such as {csv_path / 'grades.csv'}")
+    if csv_path.suffix == ".ipynb" or csv_path.resolve() in {Path(path).resolve() for path in paths}:
+        raise ValueError(f"--csv {csv_path} would overwrite a notebook; give a .csv file name")
+    for parent in csv_path.resolve().parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--csv {csv_path}: {display(parent)} is a file, not a folder")
+    executed_copy_paths(paths, out_dir)
 
 
 def executed_copy_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:

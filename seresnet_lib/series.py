@@ -94,6 +94,12 @@ def notebooks_in(paths: list[Path]) -> list[Path]:
     return found
 
 
+def say(text: str) -> None:
+    """Print ``text``, with what the terminal's encoding cannot show replaced, never failing on it."""
+    encoding = sys.stdout.encoding or "utf-8"
+    print(text.encode(encoding, errors="replace").decode(encoding), flush=True)
+
+
 def check_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """``check``: everything checked before any notebook runs; the table is shown before it is saved."""
     notebooks = notebooks_in(args.notebooks)
@@ -102,10 +108,8 @@ def check_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if args.timeout <= 0:
         parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     csv_path = args.csv or args.out_dir / "grades.csv"
-    if csv_path.is_dir():
-        parser.error(f"--csv {csv_path} is a folder; give a file name such as {csv_path / 'grades.csv'}")
     try:
-        grading.executed_copy_paths(notebooks, args.out_dir)
+        grading.check_destinations(notebooks, args.out_dir, csv_path)
     except ValueError as error:
         parser.error(str(error))
     parameters = {name: notebook_value(value) for name, value in args.parameter}
@@ -113,10 +117,10 @@ def check_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         handed_out = lessons()  # to tell an exercise left alone, in copies made before fingerprints
     except FileNotFoundError:
         handed_out = []
-    outcomes = grading.check_notebooks(notebooks, handed_out, args.out_dir, args.timeout, parameters)
-    print("\n" + grading.table(outcomes) + "\n")
-    grading.write_csv(outcomes, csv_path)
-    print(f"{grading.summary(outcomes)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
+    outcomes = grading.check_notebooks(notebooks, handed_out, args.out_dir, args.timeout, parameters, progress=say)
+    grading.write_csv(outcomes, csv_path)  # first: whatever the terminal can show, the grades are kept
+    say("\n" + grading.table(outcomes) + "\n")
+    say(f"{grading.summary(outcomes)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
     return 0 if outcomes and all(o.result == grading.PASSED for o in outcomes) else 1
 
 
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "student":
         try:
             paths = classroom.write_student_copies(args.notebooks or lessons(), args.out_dir, force=args.force)
-        except (FileExistsError, ValueError) as error:
+        except (FileExistsError, FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         print(f"{len(paths)} student copies in {display(args.out_dir)}/: no solutions, no outputs.")

@@ -49,7 +49,7 @@ class HandBlock(nn.Module):
             out = torch.relu(out)
         if mistake not in ("se_after_add", "se_after_relu", "se_before_bn3", "se_on_shortcut", "se_unused"):
             out = se(out)
-        shortcut = x if mistake == "adds_input" else self.shortcut(x)
+        shortcut = self.shortcut(x)
         out = out + (se(shortcut) if mistake == "se_on_shortcut" else shortcut)
         if mistake == "se_after_add":
             out = se(out)
@@ -116,8 +116,8 @@ def test_counting_only_the_weights_is_told_without_the_answer():
         ((3, 56, 56), False, "64 output channels"),
         ((64, 50, 50), False, "Apply out = floor"),
         ((56, 56, 64), False, "The order is (channels, height, width)"),
-        ((64, "56", "56"), False, "Give each size as a number, not as text"),
-        ((64, 55, 55), False, "You left out the conv's padding or the max-pool's padding"),
+        ((64, "56", "56"), False, "Give each size as a plain Python number"),
+        ((64, 55, 55), False, "You left out the conv's padding, the max-pool's padding or the + 1 of the formula"),
         ("64x56x56", False, "Give the answer as a tuple"),
     ],
 )
@@ -200,7 +200,6 @@ def test_right_blocks_pass(in_channels, width, stride):
         ("no_padding", (256, 64, 1), "check that the 3x3 conv has padding=1"),
         ("relu_moved", (256, 64, 1), "The ReLU after the addition is gone, but the one after the last BN"),
         ("shortcut_without_bn", (512, 256, 2), "projection shortcut has no batch normalization"),
-        ("adds_input", (256, 128, 2), "forward() never calls self.shortcut: add self.shortcut(x)"),
         ("stride_on_both", (256, 128, 2), "Both conv1 and conv2 have a stride"),
     ],
 )
@@ -275,6 +274,24 @@ def test_se_block_mistakes_are_named(mistake, message):
     assert checks.check_bottleneck(HandBlock(256, 64, se=16), 256, 64, reduction=16)
     result = checks.check_bottleneck(HandBlock(256, 64, se=16, mistake=mistake), 256, 64, reduction=16)
     assert not result and message in result.message, result.message
+
+
+class AddsTheInput(HandBlock):
+    """A Conv Block whose forward() adds x where the projection belongs."""
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        return torch.relu(self.bn3(self.conv3(out)) + x)
+
+
+def test_a_conv_block_that_adds_x_instead_of_its_projection_is_told_so():
+    result = checks.check_bottleneck(AddsTheInput(256, 128, 2), 256, 128, 2)
+    assert not result and "forward() never calls self.shortcut: add self.shortcut(x), not x itself" in result.message
+    wrong_stride = HandBlock(256, 128, 2, mistake="stride_on_3x3")
+    wrong_stride.conv2.stride = (1, 1)  # calls its shortcut; the main path keeps the size
+    result = checks.check_bottleneck(wrong_stride, 256, 128, 2)
+    assert not result and "never calls" not in result.message and "different shapes" in result.message
 
 
 def test_an_se_block_without_se_is_told_what_is_missing():

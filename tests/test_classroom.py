@@ -145,6 +145,29 @@ def test_an_exercise_deleted_or_untagged_is_missing_not_forgotten():
     assert [(o.exercise, o.result) for o in only_file_name] == [("09.1", "failed"), ("09.2", "failed")]
 
 
+def test_a_pasted_copy_of_an_exercise_counts_for_its_own_exercise():
+    cells = [exercise("start\ncheck()", check_output(False, "as handed out")),
+             exercise("placeholder", check_output(False, "Not done yet", done=False), exercise_id="09.2"),
+             exercise("answer\ncheck()", check_output(True, "right"))]  # 09.1 again, answered at the end
+    outcomes = grading.grade(new_notebook(cells=cells), "a.ipynb", HANDED_OUT)
+    assert [(o.exercise, o.result) for o in outcomes] == [("09.1", "passed"), ("09.2", "not done")]
+    scratch_above = [exercise("draft\ncheck()", check_output(False, "wrong try"), exercise_id="09.2"),
+                     exercise("start\ncheck()", check_output(False, "as handed out")),
+                     exercise("answer\ncheck()", check_output(True, "right"), exercise_id="09.2")]
+    outcomes = grading.grade(new_notebook(cells=scratch_above), "a.ipynb", HANDED_OUT)
+    assert [(o.exercise, o.result) for o in outcomes] == [("09.2", "passed"), ("09.1", "not done")]
+
+
+def test_odd_metadata_or_data_is_graded_not_fatal():
+    no_meta = exercise("answer\ncheck()", check_output(True))
+    no_meta.metadata["exercise"] = None
+    text_payload = code("check()", new_output("display_data", data={"text/plain": "x", CHECK_MIME: "passed"}))
+    outcomes = grading.grade(new_notebook(cells=[no_meta, text_payload]), "a.ipynb", HANDED_OUT)
+    assert [(o.exercise, o.result) for o in outcomes] == [("cell 1", "passed")]
+    [lost] = grading.grade(new_notebook(cells=[code("answer = 1")]), "alice/01_stem.ipynb", {})
+    assert lost.result == "failed" and lost.detail.startswith("no exercise cells")
+
+
 def test_after_a_timeout_only_what_ran_before_it_counts():
     cells = [exercise("answer = 3\ncheck()", check_output(True)),
              exercise("while True: pass", new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[]),
@@ -245,14 +268,19 @@ def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path, m
     assert all(cell.execution_count for cell in executed.cells)
 
 
-def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_path, capsys):
-    """-p reaches a notebook with a parameters cell, as papermill's would; the CSV goes where --csv says.
-    The exercise shows a check result as a self-check does (without importing torch, to start quickly)."""
+def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_path, capsys, monkeypatch):
+    """-p reaches a notebook with a parameters cell, as papermill's would; the CSV goes where --csv says;
+    the project's data/ is shared with the notebook's scratch folder. The exercise shows a check result as
+    a self-check does (without importing torch, to start quickly)."""
+    (tmp_path / "project" / "data" / "cifar-10-batches-py").mkdir(parents=True)
+    monkeypatch.setattr(grading, "project_workdir", lambda: tmp_path / "project")
     parameters = new_code_cell("images = 50_000")
     parameters.metadata["tags"] = ["parameters"]
-    shows_result = (f"from IPython.display import display\n"
-                    f"display({{'text/plain': 'a check', {CHECK_MIME!r}: {{'passed': images == 500, 'done': True, "
-                    f"'message': f'images={{images}}'}}}}, raw=True)")
+    shows_result = (f"import os\nfrom IPython.display import display\n"
+                    f"shared = os.path.isdir(os.path.join(os.environ['SERESNET_WORKDIR'], 'data', "
+                    f"'cifar-10-batches-py'))\n"
+                    f"display({{'text/plain': 'a check', {CHECK_MIME!r}: {{'passed': images == 500 and shared, "
+                    f"'done': True, 'message': f'images={{images}}'}}}}, raw=True)")
     nbformat.write(small_notebook(parameters, exercise(shows_result, exercise_id="09.1")), tmp_path / "a.ipynb")
     assert series.main(["check", str(tmp_path), "-p", "images", "500", "--out-dir", str(tmp_path / "checked"),
                         "--csv", str(tmp_path / "grades.csv")]) == 0
@@ -266,7 +294,10 @@ def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
                           (["check", str(LESSONS[0]), "--timeout", "0"], "--timeout must be a number of seconds > 0"),
                           (["check", str(LESSONS[0]), "--csv", str(tmp_path)], "is a folder; give a file name"),
                           (["check", str(LESSONS[0]), "--out-dir", str(ROOT)],
-                           "would put executed copies among the notebooks being checked")]:
+                           "would put executed copies among the notebooks being checked"),
+                          (["check", str(LESSONS[0]), "--csv", str(LESSONS[0])], "would overwrite a notebook"),
+                          (["check", str(LESSONS[0]), "--csv", str(LESSONS[0] / "grades.csv")], "is a file, not a"),
+                          (["check", str(LESSONS[0]), "--out-dir", str(LESSONS[0])], "is a file; give a folder")]:
         with pytest.raises(SystemExit) as exit_:
             series.main(argv)
         assert exit_.value.code == 2 and message in capsys.readouterr().err
