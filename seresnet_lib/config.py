@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from .data import DATASETS
-from .layers import EXPANSION, STEMS
+from .layers import STEMS
 from .models import ResNetConfig
 from .validate import check_bool, check_choice, check_int, check_number, check_str
 
@@ -32,6 +32,8 @@ class TrainConfig:
     model: str = "seresnet50"
     stem: str = "imagenet"
     reduction: int = 16
+    se_stages: tuple[int, ...] = (1, 2, 3, 4)  # the stages whose blocks get SE
+    se_position: str = "standard"  # where SE sits in a block: "standard", "pre", "post" or "identity"
     zero_init_residual: bool = False
     epochs: int = 12
     batch_size: int = 128
@@ -61,8 +63,11 @@ class TrainConfig:
         check_choice("stem", self.stem, STEMS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
-        narrowest_se = min(ResNetConfig().widths) * EXPANSION  # SE on stage 1's 256 channels: r cannot exceed them
-        check_int("reduction", self.reduction, 1, narrowest_se if self.model == "seresnet50" else None)
+        check_int("reduction", self.reduction, 1)
+        if isinstance(self.se_stages, list):  # as YAML and JSON give it
+            object.__setattr__(self, "se_stages", tuple(self.se_stages))
+        se = self.reduction if self.model == "seresnet50" else None  # ResNet-50 has no SE to fit r into
+        ResNetConfig(reduction=se, se_stages=self.se_stages, se_position=self.se_position)
         check_int("epochs", self.epochs)
         if isinstance(self.batch_size, int) and self.batch_size == 1:
             raise ValueError("batch_size must be >= 2: batch norm cannot train on a single image")
@@ -146,7 +151,7 @@ class TrainConfig:
         if self.schedule == "cosine":
             ignored.update(lr_step="schedule='cosine'", lr_gamma="schedule='cosine'")
         if self.model == "resnet50":
-            ignored["reduction"] = "model='resnet50'"
+            ignored.update(reduction="model='resnet50'", se_stages="model='resnet50'", se_position="model='resnet50'")
         if self.dataset == "synthetic":
             ignored.update(data_dir="dataset='synthetic'", download="dataset='synthetic'")
         return ignored

@@ -13,6 +13,7 @@ from .validate import check_choice, check_int
 
 STEMS = ("imagenet", "cifar")
 STRIDE_PLACEMENTS = ("1x1", "3x3")
+SE_POSITIONS = ("standard", "pre", "post", "identity")  # the integration strategies of Hu et al., TPAMI, Fig. 5
 EXPANSION = 4  # a bottleneck's output has 4x the channels of its inner width
 
 
@@ -103,7 +104,12 @@ class Bottleneck(nn.Module):
     changes, else the input itself (the "Identity Block"). ``stride_at="1x1"`` puts
     the stride on the first 1x1 conv as in the original ResNet and Caffe SE-ResNet
     ("v1"); ``"3x3"`` puts it on the 3x3 conv as torchvision does ("v1.5").
-    ``reduction`` adds squeeze-and-excitation after the last BN, before the addition.
+    ``reduction`` adds squeeze-and-excitation, placed as ``se_position`` says:
+
+    - ``"standard"``: on the residual branch, after its last BN, before the addition (SENet);
+    - ``"pre"``: on the block's input, before the residual branch (the shortcut takes x as it is);
+    - ``"post"``: on the block's output, after the addition and its ReLU;
+    - ``"identity"``: on the shortcut, in parallel with the residual branch.
     """
 
     expansion = EXPANSION
@@ -115,11 +121,14 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         reduction: int | None = None,
         stride_at: str = "1x1",
+        se_position: str = "standard",
     ):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("width", width), ("stride", stride)):
             check_int(name, value)
         check_choice("stride_at", stride_at, STRIDE_PLACEMENTS)
+        check_choice("se_position", se_position, SE_POSITIONS)
+        self.se_position = se_position
         out_channels = width * EXPANSION
         stride_1x1, stride_3x3 = (stride, 1) if stride_at == "1x1" else (1, stride)
         self.conv1 = conv1x1(in_channels, width, stride_1x1)
@@ -129,15 +138,23 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(width, out_channels)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = nn.Identity() if reduction is None else SqueezeExcitation(out_channels, reduction)
+        se_channels = in_channels if se_position == "pre" else out_channels
+        self.se = nn.Identity() if reduction is None else SqueezeExcitation(se_channels, reduction)
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
         else:
             self.shortcut = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
+        position = self.se_position
+        shortcut = self.shortcut(x)
+        out = self.se(x) if position == "pre" else x
+        out = self.relu(self.bn1(self.conv1(out)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))  # no ReLU yet: the sum is activated below
-        out = self.se(out)
-        return self.relu(out + self.shortcut(x))
+        if position == "standard":
+            out = self.se(out)
+        elif position == "identity":
+            shortcut = self.se(shortcut)
+        out = self.relu(out + shortcut)
+        return self.se(out) if position == "post" else out

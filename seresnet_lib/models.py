@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import EXPANSION, STEMS, STRIDE_PLACEMENTS, Bottleneck, Stem
+from .layers import EXPANSION, SE_POSITIONS, STEMS, STRIDE_PLACEMENTS, Bottleneck, Stem
 from .validate import check_bool, check_choice, check_int
 
 
@@ -26,7 +26,8 @@ class ResNetConfig:
     """Everything that defines one network; checked when created.
 
     ``reduction=None`` builds a plain ResNet, an integer r adds squeeze-and-excitation
-    with reduction ratio r to every bottleneck. ``zero_init_residual`` starts the scale
+    with reduction ratio r to every bottleneck of the stages in ``se_stages`` (numbered 1-4),
+    placed in the block as ``se_position`` says (see ``Bottleneck``). ``zero_init_residual`` starts the scale
     of each block's last BN at zero, so that every block begins as the identity
     (Goyal et al., 2017; torchvision's option of the same name): only the initial
     weights change, not the architecture.
@@ -39,6 +40,8 @@ class ResNetConfig:
     stem: str = "imagenet"
     stride_at: str = "1x1"
     zero_init_residual: bool = False
+    se_stages: tuple[int, ...] = (1, 2, 3, 4)
+    se_position: str = "standard"
 
     def __post_init__(self):
         for name in ("blocks", "widths"):
@@ -52,14 +55,34 @@ class ResNetConfig:
         check_choice("stem", self.stem, STEMS)
         check_choice("stride_at", self.stride_at, STRIDE_PLACEMENTS)
         check_bool("zero_init_residual", self.zero_init_residual)
+        check_choice("se_position", self.se_position, SE_POSITIONS)
+        stages = self.se_stages
+        if (not isinstance(stages, (tuple, list)) or not stages or len(set(stages)) != len(stages)
+                or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 4 for s in stages)):
+            raise ValueError(f"se_stages must name one or more of the stages 1, 2, 3, 4, each once, e.g. (4,); "
+                             f"got {stages!r}")
+        object.__setattr__(self, "se_stages", tuple(sorted(stages)))
         if self.reduction is not None:
             check_int("reduction", self.reduction)
-            narrowest = min(self.widths) * EXPANSION
+            narrowest = min(self.se_channels())
             if self.reduction > narrowest:
                 raise ValueError(
                     f"reduction={self.reduction} is larger than the {narrowest} channels of the "
-                    f"narrowest SE block; allowed: 1 <= reduction <= {narrowest}"
+                    f"narrowest SE module; allowed: 1 <= reduction <= {narrowest}"
                 )
+
+    def stage_inputs(self) -> list[int]:
+        """The channels entering each of the four stages."""
+        return [Stem.out_channels] + [width * EXPANSION for width in self.widths[:3]]
+
+    def se_channels(self) -> list[int]:
+        """The channels of every place an SE module sits (with ``reduction`` set)."""
+        channels = []
+        for stage in self.se_stages:
+            out = self.widths[stage - 1] * EXPANSION
+            first = self.stage_inputs()[stage - 1] if self.se_position == "pre" else out
+            channels += [first] + [out] * (self.blocks[stage - 1] - 1)
+        return channels
 
 
 def make_stage(in_channels: int, width: int, blocks: int, stride: int, **block_options) -> nn.Sequential:
@@ -83,17 +106,20 @@ class ResNet(nn.Module):
     def __init__(self, config: ResNetConfig = ResNetConfig()):
         super().__init__()
         self.config = config
-        blocks, widths = config.blocks, config.widths
-        options = dict(reduction=config.reduction, stride_at=config.stride_at)
-        channels = [Stem.out_channels] + [w * EXPANSION for w in widths]
+        blocks, widths, inputs = config.blocks, config.widths, config.stage_inputs()
+
+        def stage(number: int, stride: int) -> nn.Sequential:
+            se = config.reduction if number in config.se_stages else None
+            return make_stage(inputs[number - 1], widths[number - 1], blocks[number - 1], stride, reduction=se,
+                              stride_at=config.stride_at, se_position=config.se_position)
 
         self.stem = Stem(config.stem)
-        self.stage1 = make_stage(channels[0], widths[0], blocks[0], stride=1, **options)
-        self.stage2 = make_stage(channels[1], widths[1], blocks[1], stride=2, **options)
-        self.stage3 = make_stage(channels[2], widths[2], blocks[2], stride=2, **options)
-        self.stage4 = make_stage(channels[3], widths[3], blocks[3], stride=2, **options)
+        self.stage1 = stage(1, stride=1)
+        self.stage2 = stage(2, stride=2)
+        self.stage3 = stage(3, stride=2)
+        self.stage4 = stage(4, stride=2)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels[4], config.num_classes)
+        self.fc = nn.Linear(widths[3] * EXPANSION, config.num_classes)
         self._init_weights()
 
     def _init_weights(self):
@@ -139,9 +165,14 @@ def resnet50(num_classes: int = 1000, *, stem: str = "imagenet", stride_at: str 
 
 
 def seresnet50(num_classes: int = 1000, reduction: int = 16, *, stem: str = "imagenet", stride_at: str = "1x1",
-               zero_init_residual: bool = False) -> ResNet:
-    """SE-ResNet-50 (Hu et al., 2018): 28,088,024 parameters with 1000 classes and r = 16."""
+               zero_init_residual: bool = False, se_stages: tuple[int, ...] = (1, 2, 3, 4),
+               se_position: str = "standard") -> ResNet:
+    """SE-ResNet-50 (Hu et al., 2018): 28,088,024 parameters with 1000 classes and r = 16.
+
+    ``se_stages`` and ``se_position`` give the variants of the paper's ablations.
+    """
     if reduction is None:
         raise ValueError("reduction must be a positive integer for SE-ResNet-50; use resnet50() for no SE")
     return ResNet(ResNetConfig(num_classes=num_classes, reduction=reduction, stem=stem, stride_at=stride_at,
-                               zero_init_residual=zero_init_residual))
+                               zero_init_residual=zero_init_residual, se_stages=se_stages,
+                               se_position=se_position))

@@ -269,7 +269,7 @@ def summarize(run_dir: Path) -> RunSummary:
     status = (metrics or {}).get("status") or _status_of_older_run(metrics)
     if status == "running" and holder(run_dir) is None:
         status = "stopped"  # its process ended before the last epoch (killed, say)
-    defaults, ignore = TrainConfig().as_dict(), {"out_dir", "resume"}
+    defaults, ignore = json.loads(json.dumps(TrainConfig().as_dict())), {"out_dir", "resume"}  # as metrics.json
     parameters = (metrics or {}).get("parameters", {})
     changed = {k: v for k, v in parameters.items() if k not in ignore and defaults.get(k) != v}
     return RunSummary(run_dir.name, status, len(good_epochs(metrics)), (metrics or {}).get("best_test_acc"),

@@ -60,7 +60,8 @@ class TrainingDiverged(RuntimeError):
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
     """The model the config names, on the config's device, in channels-last layout if the config asks."""
     factory = seresnet50 if config.model == "seresnet50" else resnet50
-    options = dict(reduction=config.reduction) if config.model == "seresnet50" else {}
+    options = dict(reduction=config.reduction, se_stages=config.se_stages, se_position=config.se_position) \
+        if config.model == "seresnet50" else {}
     model = factory(num_classes, stem=config.stem, zero_init_residual=config.zero_init_residual, **options)
     layout = torch.channels_last if config.channels_last else torch.contiguous_format
     return model.to(config.torch_device, memory_format=layout)
@@ -174,8 +175,9 @@ def _differences(saved: dict, config: TrainConfig) -> dict:
     Those the chosen options ignore (``config.unused()``) do not count.
     """
     may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set()) | set(config.unused())
-    return {k: (v, getattr(config, k)) for k, v in saved.items()
-            if k not in may_change and hasattr(config, k) and getattr(config, k) != v}
+    ours = json.loads(json.dumps(config.as_dict()))  # tuples as lists, as metrics.json holds them
+    return {k: (v, getattr(config, k)) for k, v in json.loads(json.dumps(saved, default=str)).items()
+            if k not in may_change and k in ours and ours[k] != v}
 
 
 def _fits(saved: dict | None, config: TrainConfig) -> bool:

@@ -1,12 +1,15 @@
 """TrainConfig refuses bad parameters, naming the parameter and what is allowed."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from seresnet_lib import train
 from seresnet_lib.config import TrainConfig
+from seresnet_lib.train import build_model
 
 # (parameters, the message's key part); test_training_notebook.py runs one through the notebook
 BAD_PARAMETERS = [
@@ -23,7 +26,7 @@ BAD_PARAMETERS = [
     (dict(momentum=-0.5), "momentum must be in [0, 1), got -0.5"),
     (dict(weight_decay=-1e-4), "weight_decay must be >= 0, got -0.0001"),
     (dict(train_size=100, batch_size=128), "train_size=100 is smaller than batch_size=128"),
-    (dict(reduction=0), "reduction must be between 1 and 256, got 0"),
+    (dict(reduction=0), "reduction must be >= 1, got 0"),
 ]
 
 
@@ -46,12 +49,15 @@ def test_bad_parameter_is_named(parameters, message):
         (dict(epochs=True), "epochs must be an integer, got True (bool)"),
         (dict(out_dir=""), "out_dir must be a non-empty string"),
         (dict(batch_size=1), "batch_size must be >= 2: batch norm cannot train on a single image"),
-        (dict(reduction=512), "reduction must be between 1 and 256, got 512"),
+        (dict(reduction=512), "reduction=512 is larger than the 256 channels of the narrowest SE module"),
         (dict(seed=2**32), "seed must be between 0 and 4294967295, got 4294967296"),
         (dict(zero_init_residual="no"), "zero_init_residual must be True or False, got 'no' (str)"),
         (dict(channels_last=1), "channels_last must be True or False, got 1 (int)"),
         (dict(resume=""), "resume must be True, False, or the run to continue (\"run-001\" or a path), got ''"),
         (dict(resume=1), "resume must be True, False, or the run to continue"),
+        (dict(se_position="middle"), "se_position='middle' is not allowed; choose one of 'standard', 'pre', "
+                                     "'post', 'identity'"),
+        (dict(se_stages=[5]), "se_stages must name one or more of the stages 1, 2, 3, 4"),
         (dict(keep_checkpoints=0), "keep_checkpoints must be an integer >= 1 (this run's own checkpoint counts), "
                                    "or None to keep every run's; got 0"),
         (dict(keep_checkpoints=True), "keep_checkpoints must be an integer >= 1"),
@@ -210,10 +216,21 @@ def test_resume_takes_a_run_name_or_a_path_and_refuses_true_or_false_as_text():
         TrainConfig(resume="False")
 
 
+def test_se_variants_reach_the_model_and_a_yaml_list_of_stages_resumes_the_same_run(tmp_path):
+    config = TrainConfig(se_stages=[4], se_position="identity", out_dir=str(tmp_path))
+    assert config.se_stages == (4,)
+    model = build_model(config, num_classes=10)
+    assert (model.config.se_stages, model.config.se_position) == ((4,), "identity")
+    saved = json.loads(json.dumps(config.as_dict()))  # as metrics.json holds the run's parameters
+    assert saved["se_stages"] == [4] and not train._differences(saved, config)
+    assert train._differences({**saved, "se_stages": [3, 4]}, config) == {"se_stages": ([3, 4], (4,))}
+
+
 def test_parameters_the_chosen_options_ignore_are_marked_in_the_description():
     config = TrainConfig(schedule="cosine", model="resnet50", dataset="cifar10", lr_step=3)
     assert config.unused() == {"lr_step": "schedule='cosine'", "lr_gamma": "schedule='cosine'",
-                               "reduction": "model='resnet50'"}
+                               "reduction": "model='resnet50'", "se_stages": "model='resnet50'",
+                               "se_position": "model='resnet50'"}
     lines = dict(line.split(" = ", 1) for line in (row.strip() for row in config.describe().splitlines()))
     assert lines["lr_step"] == "3  (unused with schedule='cosine')"
     assert lines["reduction"] == "16  (unused with model='resnet50')"

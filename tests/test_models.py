@@ -135,6 +135,60 @@ def test_se_sits_after_last_bn_before_addition():
     torch.testing.assert_close(out, expected)
 
 
+# The integration strategies and ablations of Hu et al., TPAMI: counts computed from the architecture
+# (SE adds 2·C·C/r weights and C/r + C biases per block), ImageNet, 1000 classes.
+
+def on_meta(build):
+    with torch.device("meta"):  # shapes only: no memory, no initialization
+        return build()
+
+
+@pytest.mark.parametrize("reduction, expected", [(2, 45_699_240), (4, 35_635_688), (8, 30_603_912), (16, 28_088_024),
+                                                 (32, 26_830_080), (64, 26_201_108)])
+def test_parameters_for_each_reduction_ratio(reduction, expected):
+    assert count_parameters(on_meta(lambda: seresnet50(reduction=reduction))) == expected
+
+
+@pytest.mark.parametrize("stage, expected", [(1, 25_582_424), (2, 25_690_280), (3, 26_349_992), (4, 27_136_424)])
+def test_parameters_with_se_in_one_stage_only(stage, expected):
+    assert count_parameters(on_meta(lambda: seresnet50(se_stages=(stage,)))) == expected
+    with_se = {name for name, module in on_meta(lambda: seresnet50(se_stages=(stage,))).named_modules()
+               if isinstance(module, SqueezeExcitation)}
+    assert {name.split(".")[0] for name in with_se} == {f"stage{stage}"}
+
+
+@pytest.mark.parametrize("position", ["standard", "pre", "post", "identity"])
+def test_every_se_position_costs_what_the_paper_says(position):
+    macs = count_multiply_adds(on_meta(lambda: seresnet50(se_position=position)))
+    assert round(macs / 1e9, 2) in (3.86, 3.87)  # as the paper prints them
+    expected = 28_088_024 if position != "pre" else 28_088_024 - sum(  # SE on the input of each Conv Block
+        2 * (c * c // 16 - i * i // 16) + (c // 16 - i // 16) + (c - i)
+        for i, c in [(64, 256), (256, 512), (512, 1024), (1024, 2048)])
+    assert count_parameters(on_meta(lambda: seresnet50(se_position=position))) == expected
+
+
+@pytest.mark.parametrize("position", ["standard", "pre", "post", "identity"])
+@pytest.mark.parametrize("in_channels, width, stride", [(256, 64, 1), (256, 128, 2)], ids=["identity", "conv"])
+def test_each_se_position_computes_what_the_papers_figure_draws(position, in_channels, width, stride):
+    block = Bottleneck(in_channels, width, stride, reduction=4, se_position=position).eval()
+    x = torch.randn(2, in_channels, 8, 8)
+
+    def branch(t):
+        t = torch.relu(block.bn1(block.conv1(t)))
+        return block.bn3(block.conv3(torch.relu(block.bn2(block.conv2(t)))))
+
+    se = block.se
+    with torch.no_grad():
+        shortcut = block.shortcut(x)
+    expected = {"standard": lambda: torch.relu(se(branch(x)) + shortcut),
+                "pre": lambda: torch.relu(branch(se(x)) + shortcut),
+                "post": lambda: se(torch.relu(branch(x) + shortcut)),
+                "identity": lambda: torch.relu(branch(x) + se(shortcut))}[position]
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), expected())
+    assert block.se.fc1.in_channels == (in_channels if position == "pre" else 4 * width)
+
+
 def test_se_weights_are_per_channel_and_in_unit_interval():
     se = SqueezeExcitation(64, reduction=16)
     x = torch.randn(3, 64, 5, 5)
@@ -159,6 +213,14 @@ def test_se_weights_are_per_channel_and_in_unit_interval():
         (lambda: seresnet50(stem="tiny"), "stem='tiny' is not allowed; choose one of 'imagenet', 'cifar'"),
         (lambda: resnet50(stride_at="2x2"), "stride_at='2x2' is not allowed; choose one of '1x1', '3x3'"),
         (lambda: ResNetConfig(blocks=(3, 4, 6)), "blocks must give 4 stages"),
+        (lambda: seresnet50(se_position="after"), "se_position='after' is not allowed; choose one of 'standard', "
+                                                  "'pre', 'post', 'identity'"),
+        (lambda: seresnet50(se_stages=(0, 4)), "se_stages must name one or more of the stages 1, 2, 3, 4"),
+        (lambda: seresnet50(se_stages=()), "se_stages must name one or more of the stages 1, 2, 3, 4, each once, "
+                                           "e.g. (4,); got ()"),
+        (lambda: seresnet50(se_stages=(4, 4)), "each once"),
+        (lambda: seresnet50(reduction=128, se_position="pre"), "reduction=128 is larger than the 64 channels of "
+                                                               "the narrowest SE module"),
         (lambda: ResNetConfig(blocks=3), "blocks must give 4 stages, e.g. (3, 4, 6, 3), got 3"),
         (lambda: ResNetConfig(blocks=(3, 4, 0, 3)), "blocks[2] must be >= 1, got 0"),
         (lambda: ResNetConfig(widths=(64, 128, 256, 51.2)), "widths[3] must be an integer, got 51.2"),
