@@ -162,11 +162,21 @@ def _choose_run(config: TrainConfig) -> tuple[Path, bool]:
     """The run folder to train in, and whether it is a run to resume (else a new one)."""
     out_dir = resolve(config.out_dir)
     if config.resume:
-        run_dir = find_run(out_dir, config.resume, fits=lambda metrics: _fits(metrics.get("parameters"), config))
+        run_dir = _run_to_resume(out_dir, config)
         if run_dir is not None:
             return run_dir, True
         print(f"nothing to resume: {found_runs(out_dir)} Starting a new run.")
     return new_run(out_dir), False
+
+
+def _run_to_resume(out_dir: Path, config: TrainConfig) -> Path | None:
+    """The run ``config.resume`` names in ``out_dir`` (with True, preferring one made with these parameters)."""
+    return find_run(out_dir, config.resume, fits=lambda metrics: _fits(metrics.get("parameters"), config))
+
+
+def _resumable_changes(config: TrainConfig) -> set[str]:
+    """The parameters a resume may change (epochs too, with the step schedule: the cosine one's shape needs it)."""
+    return RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set())
 
 
 def _differences(saved: dict, config: TrainConfig) -> dict:
@@ -174,7 +184,7 @@ def _differences(saved: dict, config: TrainConfig) -> dict:
 
     Those the chosen options ignore (``config.unused()``) do not count.
     """
-    may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set()) | set(config.unused())
+    may_change = _resumable_changes(config) | set(config.unused())
     ours = json.loads(json.dumps(config.as_dict()))  # tuples as lists, as metrics.json holds them
     return {k: (v, getattr(config, k)) for k, v in json.loads(json.dumps(saved, default=str)).items()
             if k not in may_change and k in ours and ours[k] != v}
@@ -263,7 +273,7 @@ def check_run_folder(config: TrainConfig) -> None:
     out_dir = resolve(config.out_dir)
     check_writable_folder(out_dir, "out_dir")
     if config.resume:
-        run_dir = find_run(out_dir, config.resume, fits=lambda metrics: _fits(metrics.get("parameters"), config))
+        run_dir = _run_to_resume(out_dir, config)
         if run_dir is not None:
             check_free(run_dir)
             check_writable_folder(run_dir, "the run's folder")
@@ -341,8 +351,7 @@ def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
     changed = _differences(state["config"], config)
     if changed:
         details = ", ".join(f"{k}={new!r} (the run used {old!r})" for k, (old, new) in changed.items())
-        may_change = RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set())
         raise ValueError(f"cannot resume {display(path.parent)} with other parameters: {details}. "
-                         f"Only {', '.join(sorted(may_change))} may change; to continue another run, "
+                         f"Only {', '.join(sorted(_resumable_changes(config)))} may change; to continue another run, "
                          f"name it: resume='run-NNN'. {found_runs(path.parent.parent)}")
     return state
