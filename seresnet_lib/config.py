@@ -53,7 +53,8 @@ class TrainConfig:
     channels_last: bool = True
     out_dir: str = "runs/05_train_cifar10"
     resume: bool | str = False  # True: the newest run with a checkpoint; "run-001" or a path: that run
-    keep_checkpoints: int | None = 1  # runs in out_dir whose checkpoint is kept, this one included; None: all
+    keep_checkpoints: int | None = 1  # runs in out_dir whose checkpoint is kept, this one included; None: all;
+    # 0: none is written (a stopped run starts again; sweeps of short runs use it)
     data_dir: str = "data"
     download: bool = True
 
@@ -89,9 +90,9 @@ class TrainConfig:
             raise ValueError(f"resume={self.resume!r} is text, not True or False: write it without quotes "
                              f"(with papermill, -p rather than -r)")
         keep = self.keep_checkpoints
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-            raise ValueError(f"keep_checkpoints must be an integer >= 1 (this run's own checkpoint counts), or None "
-                             f"to keep every run's; got {keep!r}")
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+            raise ValueError(f"keep_checkpoints must be an integer >= 0 (this run's own checkpoint counts; 0 writes "
+                             f"none), or None to keep every run's; got {keep!r}")
         for name in ("out_dir", "data_dir"):
             check_str(name, getattr(self, name))
         if self.nesterov and self.momentum == 0:

@@ -149,9 +149,11 @@ def _train_epochs(model, train_loader, test_loader, config, optimizer, scheduler
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
             _write_metrics(run_dir, config, model, history, "diverged", diverged=row)
             losses = {"training": train_loss, "test": test_loss}
-            raise TrainingDiverged(_divergence_message(run_dir, epoch, losses, optimizer, history))
+            raise TrainingDiverged(_divergence_message(run_dir, epoch, losses, optimizer, history,
+                                                      config.keep_checkpoints))
         history.epochs.append(row)
-        _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
+        if config.keep_checkpoints != 0:
+            _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
         _write_metrics(run_dir, config, model, history, _status(history, config))
         if config.keep_checkpoints is not None and (deleted := keep_newest_checkpoints(run_dir,
                                                                                         config.keep_checkpoints)):
@@ -220,8 +222,11 @@ def _status(history: History, config: TrainConfig) -> str:
     return "complete" if len(history.epochs) >= config.epochs else "running"
 
 
-def _divergence_message(run_dir: Path, epoch: int, losses: dict, optimizer, history: History) -> str:
+def _divergence_message(run_dir: Path, epoch: int, losses: dict, optimizer, history: History,
+                        keep_checkpoints: int | None) -> str:
     kept = f"the checkpoint after epoch {len(history.epochs)}" if history.epochs else "no checkpoint (none was good)"
+    if keep_checkpoints == 0:
+        kept = "no checkpoint (keep_checkpoints=0)"
     broken = " and ".join(f"the {kind} loss is {value}" for kind, value in losses.items() if not math.isfinite(value))
     group = optimizer.param_groups[0]
     start = group.get("initial_lr", group["lr"])  # schedulers keep the run's starting rate here

@@ -58,9 +58,9 @@ def test_bad_parameter_is_named(parameters, message):
         (dict(se_position="middle"), "se_position='middle' is not allowed; choose one of 'standard', 'pre', "
                                      "'post', 'identity'"),
         (dict(se_stages=[5]), "se_stages must name one or more of the stages 1, 2, 3, 4"),
-        (dict(keep_checkpoints=0), "keep_checkpoints must be an integer >= 1 (this run's own checkpoint counts), "
-                                   "or None to keep every run's; got 0"),
-        (dict(keep_checkpoints=True), "keep_checkpoints must be an integer >= 1"),
+        (dict(keep_checkpoints=-1), "keep_checkpoints must be an integer >= 0 (this run's own checkpoint counts; 0 "
+                                    "writes none), or None to keep every run's; got -1"),
+        (dict(keep_checkpoints=True), "keep_checkpoints must be an integer >= 0"),
         (dict(keep_checkpoints="all"), "or None to keep every run's; got 'all'"),
     ],
 )

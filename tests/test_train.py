@@ -538,6 +538,14 @@ def test_by_default_only_the_newest_runs_checkpoint_stays_and_it_resumes_exactly
     assert resumed.run_dir.name == "run-002" and numbers(resumed) == numbers(whole)
 
 
+def test_keep_checkpoints_0_writes_none_and_prunes_the_others(tmp_path):
+    run(tmp_path, epochs=1)
+    history, _ = run(tmp_path, epochs=1, keep_checkpoints=0)
+    assert [(r.name, (r / "checkpoint.pt").exists()) for r in sorted(tmp_path.iterdir())] == \
+           [("run-001", False), ("run-002", False)]
+    assert json.loads((history.run_dir / "metrics.json").read_text())["status"] == "complete"
+
+
 def test_keep_checkpoints_counts_this_run_and_spares_a_run_in_training(tmp_path):
     for _ in range(3):
         run(tmp_path, epochs=1)

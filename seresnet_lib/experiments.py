@@ -1,0 +1,474 @@
+"""Sweeps: run a lesson once per combination of parameters and seed, then collect the results.
+
+    python -m seresnet_lib.experiments notebooks/params/sweep_reduction.yaml
+    python -m seresnet_lib.experiments notebooks/params/sweep_reduction.yaml --seeds 0 1 2 3 4 --jobs 2
+
+A grid names, for each parameter that varies, the values to try: a mapping runs every
+combination of them; a list of mappings runs the combinations of each in turn (the same
+run named twice runs once). Every run executes the notebook through papermill into its own
+folder, ``out_dir/<parameters>-seed=<seed>/``, holding the executed notebook, ``sweep.json``
+(parameters, status, error, seconds) and the lesson's own run (``run-001/metrics.json``).
+A run whose status is complete is skipped, so calling a sweep again resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import io
+import itertools
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from .config import TrainConfig
+from .paths import PROJECT_ROOT, display, resolve
+from .runs import RunInUse, atomic_write, hold, read_metrics, run_folders
+
+LESSON_05 = (PROJECT_ROOT or Path.cwd()) / "notebooks" / "05_train_cifar10.ipynb"
+RECORD = "sweep.json"
+SET_BY_SWEEP = ("seed", "out_dir", "resume")  # each run's seed and folder come from the sweep
+RESULTS, SUMMARY = "results.csv", "summary.csv"
+COLUMNS = ("final_test_acc", "best_test_acc", "model_parameters", "seconds", "status")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of the notebook: the parameters the grid sets, and a seed."""
+
+    varied: dict
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """The run's folder name, e.g. ``model=seresnet50-reduction=4-seed=0``."""
+        parts = [f"{key}={_text(value)}" for key, value in self.varied.items()] + [f"seed={self.seed}"]
+        return re.sub(r"[^A-Za-z0-9=+._-]", "_", "-".join(parts))
+
+
+@dataclass
+class Outcome:
+    """What became of one run: ``status`` complete, diverged, stopped or failed (``error`` says why),
+    or skipped (complete before this sweep started)."""
+
+    run: Run
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+    metrics: dict | None = field(default=None, repr=False)
+
+    def line(self, index: int, total: int) -> str:
+        where = f"[{index}/{total}] {self.run.name}:"
+        if self.status == "skipped":
+            return f"{where} complete before, skipped"
+        accuracy = _final_accuracy(self.metrics)
+        result = f", test acc {accuracy:.2%}" if accuracy is not None else ""
+        why = f" ({self.error})" if self.error else ""
+        return f"{where} {self.status}{result} in {self.seconds:.1f}s{why}"
+
+
+def parameters_of(notebook: Path) -> dict:
+    """The notebook's parameters and their default values, read from its ``parameters`` cell."""
+    import papermill
+
+    found = papermill.inspect_notebook(str(notebook))
+    if not found:
+        raise ValueError(f"{display(notebook)} has no cell tagged 'parameters' to sweep over")
+    return {name: _literal(about["default"]) for name, about in found.items()}
+
+
+def expand(grid: dict | list[dict], seeds: Iterable[int]) -> list[Run]:
+    """Every run of ``grid`` (a mapping of parameter -> list of values, or a list of such mappings)
+    for every seed, in order, each once."""
+    runs, seen = [], set()
+    for part in _parts(grid):
+        keys = list(part)
+        for values in itertools.product(*(part[key] for key in keys)):
+            for seed in seeds:
+                run = Run(dict(zip(keys, values)), seed)
+                if (run.name, seed) not in seen:
+                    seen.add((run.name, seed))
+                    runs.append(run)
+    return runs
+
+
+def check_grid(grid, base_params: dict, seeds, notebook: Path) -> list[Run]:
+    """The runs of the sweep, once every one is known to be valid; else ValueError naming the key.
+
+    Keys must be parameters of ``notebook``, each with a non-empty list of values of the type
+    its default has (a whole number where a float is expected is fine). For a notebook whose
+    parameters are those of ``TrainConfig`` (lesson 05), each run's parameters are checked in full.
+    """
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of whole numbers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat, got {seeds!r}")
+    if not isinstance(base_params, dict):
+        raise ValueError(f"base parameters must be a mapping of name -> value, got {base_params!r}")
+    defaults = parameters_of(notebook)
+    missing = [name for name in ("seed", "out_dir") if name not in defaults]
+    if missing:
+        raise ValueError(f"{Path(notebook).name} cannot be swept: its parameters cell has no {' or '.join(missing)} "
+                         f"(each run needs its own seed and output folder)")
+    for key in list(base_params) + [key for part in _parts(grid) for key in part]:
+        if key in SET_BY_SWEEP:
+            raise ValueError(f"{key} is set by the sweep for each run (seeds=..., out_dir=...); remove it from the "
+                             f"grid and base parameters")
+        if key not in defaults:
+            raise ValueError(f"{key!r} is not a parameter of {Path(notebook).name}; its parameters are: "
+                             f"{', '.join(defaults)}")
+    for key, value in base_params.items():
+        _check_type(key, value, defaults[key], "base parameter")
+    for part in _parts(grid):
+        for key, values in part.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"grid: {key} must be a non-empty list of values to try, got {values!r}")
+            for value in values:
+                _check_type(key, value, defaults[key], "grid")
+    runs = expand(grid, seeds)
+    if set(defaults) == {f.name for f in fields(TrainConfig)}:
+        for run in runs:
+            try:
+                TrainConfig(**{**defaults, **base_params, **run.varied, "seed": run.seed})
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"grid: the run {run.name} is not valid: {error}") from None
+    return runs
+
+
+def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, base_params: dict | None = None,
+          seeds: Iterable[int] = (0,), jobs: int = 1, progress=print) -> list[Outcome]:
+    """Run ``notebook`` once per combination of ``grid`` and seed; the outcome of each run, in grid order.
+
+    ``base_params`` are shared by every run. Runs already complete in ``out_dir`` are skipped;
+    a run that fails or diverges is recorded (its error in ``sweep.json``) and the others go on.
+    ``jobs`` runs that many at once, each in its own process with its share of the CPU threads.
+    ``progress`` is called with one line per finished run. The grid is checked before any run starts.
+    """
+    notebook, out_dir, base_params = Path(notebook).resolve(), resolve(out_dir), dict(base_params or {})
+    if not notebook.is_file():
+        raise FileNotFoundError(f"no notebook {display(notebook)} to sweep over")
+    if not _is_int(jobs) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    runs = check_grid(grid, base_params, list(seeds), notebook)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[int, Outcome] = {}
+    todo = []
+    for index, run in enumerate(runs):
+        record = _read_record(out_dir / run.name)
+        if record and record["status"] == "complete" and record["parameters"] == _parameters(run, base_params):
+            outcomes[index] = Outcome(run, "skipped", record["seconds"], metrics=_metrics(out_dir / run.name))
+            progress(outcomes[index].line(index + 1, len(runs)))
+        else:
+            todo.append(index)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    arguments = [(notebook, out_dir / runs[i].name, runs[i], base_params, threads) for i in todo]
+    if jobs == 1:
+        finished = ((i, execute_run(*args)) for i, args in zip(todo, arguments))
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        futures = {pool.submit(execute_run, *args): i for i, args in zip(todo, arguments)}
+        finished = ((futures[future], future.result()) for future in as_completed(futures))
+    try:
+        for index, outcome in finished:
+            outcomes[index] = outcome
+            progress(outcome.line(index + 1, len(runs)))
+    finally:
+        if jobs > 1:
+            pool.shutdown(cancel_futures=True)
+    return [outcomes[i] for i in range(len(runs))]
+
+
+def execute_run(notebook: Path, run_dir: Path, run: Run, base_params: dict, threads: int | None = None) -> Outcome:
+    """Execute ``notebook`` for ``run`` into ``run_dir`` and record its outcome in ``sweep.json``.
+
+    The lesson writes its own run inside ``run_dir`` (``run-001/``); a stopped or failed run is
+    started again from the beginning. ``threads``: the CPU threads its kernel may use.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    parameters = _parameters(run, base_params)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        with hold(run_dir):
+            for stale in run_folders(run_dir):  # an earlier attempt that did not complete
+                shutil.rmtree(stale, ignore_errors=True)
+            if threads is not None:
+                for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                    os.environ[name] = str(threads)  # inherited by the kernel papermill starts
+            error = None
+            try:
+                papermill.execute_notebook(notebook, run_dir / notebook.name, kernel_name="python3", cwd=notebook.parent,
+                                           parameters={**parameters, "out_dir": str(run_dir)}, progress_bar=False)
+            except PapermillExecutionError as failure:
+                error = f"{failure.ename}: {_first_line(failure.evalue)}"
+            except Exception as failure:  # the kernel died, the notebook could not be read or written, ...
+                error = f"{type(failure).__name__}: {_first_line(str(failure))}"
+            metrics = _metrics(run_dir)
+            status = (metrics or {}).get("status") or "failed"
+            if status in ("complete", "running") and error:
+                status = "failed"  # the lesson failed after training
+            elif status == "running":
+                status = "stopped"
+            outcome = Outcome(run, status, round(time.perf_counter() - start, 1), error, metrics)
+            record = dict(parameters=parameters, seed=run.seed, varied=run.varied, status=status, error=error,
+                          seconds=outcome.seconds, notebook=notebook.name)
+            atomic_write(run_dir / RECORD, lambda file: file.write(json.dumps(record, indent=2).encode()))
+            return outcome
+    except RunInUse as busy:
+        return Outcome(run, "busy", 0.0, f"{busy}")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One run as ``collect`` reports it."""
+
+    varied: dict
+    seed: int
+    final_test_acc: float | None
+    best_test_acc: float | None
+    model_parameters: int | None
+    seconds: float
+    status: str
+    curve: list = field(default_factory=list, repr=False, compare=False)  # test accuracy per epoch
+
+    def as_dict(self) -> dict:
+        return {**{k: _text(v) for k, v in self.varied.items()}, "seed": self.seed,
+                **{name: getattr(self, name) for name in COLUMNS}}
+
+
+def collect(out_dir: str | Path, write: bool = True) -> list[Row]:
+    """One row per run in ``out_dir``: the parameters that vary across its runs, the seed, final and
+    best test accuracy, parameter count, seconds and status. Also writes ``results.csv`` (these rows)
+    and ``summary.csv`` (mean and standard deviation over seeds, see ``summarize``) there."""
+    out_dir = resolve(out_dir)
+    records = [(folder, _read_record(folder)) for folder in sorted(out_dir.iterdir()) if folder.is_dir()] \
+        if out_dir.is_dir() else []
+    records = [(folder, record) for folder, record in records if record]
+    if not records:
+        raise FileNotFoundError(f"no sweep runs (folders with {RECORD}) in {display(out_dir)}")
+    shared = _shared_parameters([record["parameters"] for _, record in records])
+    rows = []
+    for folder, record in records:
+        metrics = _metrics(folder) or {}
+        varied = {k: v for k, v in record["parameters"].items() if k not in shared and k != "seed"}
+        rows.append(Row(varied, record["seed"], _final_accuracy(metrics), metrics.get("best_test_acc"),
+                        metrics.get("model_parameters"), record["seconds"], record["status"],
+                        [epoch["test_acc"] for epoch in metrics.get("epochs", []) if epoch.get("test_acc") is not None]))
+    rows.sort(key=lambda row: (_sort_key(row.varied), row.seed))
+    if write:
+        write_csv(out_dir / RESULTS, [row.as_dict() for row in rows])
+        write_csv(out_dir / SUMMARY, summarize(rows))
+    return rows
+
+
+def summarize(rows: list[Row], metric: str = "final_test_acc") -> list[dict]:
+    """One line per setting, over its complete runs: ``n`` runs, ``metric`` mean and sample standard
+    deviation (None for a single run), parameter count, and how many runs did not complete."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(json.dumps(row.varied, sort_keys=True), []).append(row)
+    summary = []
+    for group in groups.values():
+        done = [getattr(row, metric) for row in group if row.status == "complete" and getattr(row, metric) is not None]
+        summary.append({**{k: _text(v) for k, v in group[0].varied.items()}, "n": len(done),
+                        "mean": statistics.fmean(done) if done else None,
+                        "std": statistics.stdev(done) if len(done) > 1 else None,
+                        "model_parameters": group[0].model_parameters,
+                        "not_complete": len(group) - len(done)})
+    return summary
+
+
+def table(summary: list[dict], metric: str = "test acc") -> str:
+    """The summary as an aligned text table, accuracies as mean ± std in percent."""
+    if not summary:
+        return "(no runs)"
+    keys = [k for k in summary[0] if k not in ("n", "mean", "std", "model_parameters", "not_complete")]
+    header = keys + [f"{metric} (mean ± std)", "n", "parameters"]
+    lines = [[*(str(line[k]) for k in keys), _mean_std(line["mean"], line["std"]),
+              str(line["n"]) + (f" ({line['not_complete']} not complete)" if line["not_complete"] else ""),
+              f"{line['model_parameters']:,}" if line["model_parameters"] else "-"] for line in summary]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *lines)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+                     for line in [header, *lines])
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def write(file):
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        file.write(text.getvalue().encode())
+
+    atomic_write(Path(path), write)
+
+
+def load_grid_file(path: str | Path) -> dict:
+    """A grid file: ``grid`` (required), and optionally ``notebook``, ``out_dir``, ``base`` and ``seeds``."""
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no grid file {path}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    allowed = ("notebook", "grid", "base", "seeds", "out_dir")
+    if not isinstance(spec, dict) or "grid" not in spec:
+        raise ValueError(f"{path} must be a mapping with a 'grid' key (and optionally {', '.join(allowed[2:])}, "
+                         f"notebook)")
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    return spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m seresnet_lib.experiments",
+        description="Run a lesson once per combination of a grid file's parameters and seed (through papermill), "
+                    "skipping runs already complete, then print the results averaged over seeds and write "
+                    "results.csv and summary.csv in the sweep's folder.",
+        epilog="example: python -m seresnet_lib.experiments notebooks/params/sweep_reduction.yaml --seeds 0 1 2")
+    parser.add_argument("grid_file", help="YAML with grid: (a mapping of parameter -> values, or a list of them), "
+                                          "and optionally base:, seeds:, out_dir:, notebook:")
+    parser.add_argument("--seeds", type=int, nargs="+", help="the seeds each setting runs with (default: the file's, "
+                                                             "else 0)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
+    parser.add_argument("--out-dir", help="the sweep's folder (default: the file's out_dir, else runs/sweeps/<file>)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a base parameter for every run, read as YAML (-p epochs 3 -p dataset cifar10)")
+    parser.add_argument("--collect", action="store_true", help="only collect and print the results of the runs so far")
+    args = parser.parse_args(argv)
+    try:
+        spec = load_grid_file(args.grid_file)
+        out_dir = args.out_dir or spec.get("out_dir") or f"runs/sweeps/{Path(args.grid_file).stem}"
+        if not args.collect:
+            base = {**(spec.get("base") or {}), **{name: yaml.safe_load(value) for name, value in args.parameter}}
+            notebook = _notebook(spec.get("notebook"), Path(args.grid_file))
+            outcomes = sweep(notebook, spec["grid"], out_dir, base, args.seeds or spec.get("seeds") or [0], args.jobs,
+                             progress=lambda line: print(line, flush=True))
+        rows = collect(out_dir)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"\n{table(summarize(rows))}\n\nresults: {display(resolve(out_dir) / RESULTS)}, "
+          f"{display(resolve(out_dir) / SUMMARY)}")
+    if not args.collect and any(o.status not in ("complete", "skipped") for o in outcomes):
+        failed = [o for o in outcomes if o.status not in ("complete", "skipped")]
+        print(f"{len(failed)} run(s) did not complete: {', '.join(o.run.name for o in failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _notebook(name: str | None, grid_file: Path) -> Path:
+    """The grid file's notebook: a path relative to the file's folder, the notebooks folder, or lesson 05."""
+    if not name:
+        return LESSON_05
+    for candidate in (grid_file.parent / name, LESSON_05.parent / name, Path(name)):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"notebook {name!r} named in {grid_file} not found (looked beside it and in notebooks/)")
+
+
+def _parts(grid) -> list[dict]:
+    parts = grid if isinstance(grid, list) else [grid]
+    if not parts or not all(isinstance(part, dict) and part for part in parts):
+        raise ValueError(f"grid must be a mapping of parameter -> list of values, or a non-empty list of such "
+                         f"mappings, got {grid!r}")
+    return parts
+
+
+def _check_type(key: str, value, default, where: str) -> None:
+    expected = type(default)
+    if default is None or value is None:
+        return  # optional parameters (train_size = None) take numbers; the notebook checks further
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if expected in (list, tuple) and isinstance(value, (list, tuple)):
+        return
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(value, str) and expected is float else ""
+        raise ValueError(f"{where}: {key}={value!r} is a {type(value).__name__}, but {key} takes a "
+                         f"{expected.__name__} (its default is {default!r}){hint}")
+
+
+def _parameters(run: Run, base_params: dict) -> dict:
+    return json.loads(json.dumps({**base_params, **run.varied, "seed": run.seed}))  # tuples as lists, as JSON
+
+
+def _read_record(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / RECORD).read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+
+
+def _metrics(run_dir: Path) -> dict | None:
+    """The metrics.json of the lesson's newest run inside a sweep run's folder."""
+    folders = run_folders(run_dir)
+    return read_metrics(folders[-1]) if folders else None
+
+
+def _final_accuracy(metrics: dict | None) -> float | None:
+    epochs = [epoch for epoch in (metrics or {}).get("epochs", []) if epoch.get("test_acc") is not None]
+    return epochs[-1]["test_acc"] if epochs else None
+
+
+def _shared_parameters(parameter_sets: list[dict]) -> set[str]:
+    first = parameter_sets[0]
+    return {key for key in first if all(key in p and p[key] == first[key] for p in parameter_sets)}
+
+
+def _sort_key(varied: dict):
+    """Numbers in numeric order (4 before 16), other values by their text."""
+    def order(value):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return (0, value, "") if number else (1, 0, _text(value))
+    return [(key, order(value)) for key, value in sorted(varied.items())]
+
+
+def _text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(str, value))
+    return str(value)
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.2%} ± {std:.2%}" if std is not None else f"{mean:.2%}"
+
+
+def _literal(text: str):
+    """A default from papermill's inspection (source text) as a Python value, when it is a literal."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Sweeps over a notebook: every run in its own folder, complete runs skipped, failures recorded,
+results collected with mean ± std; malformed grids refused before any run.
+
+The sweeps run a small stand-in for lesson 05 whose kernel starts without torch: it writes a
+lesson-05-style ``run-001/metrics.json`` whose accuracy is a known function of its parameters.
+Lesson 06 sweeps lesson 05 itself.
+"""
+
+import csv
+import json
+import os
+import statistics
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from seresnet_lib import experiments
+from seresnet_lib.experiments import Row, collect, summarize, sweep
+
+STAND_IN = '''\
+import json, os, time
+from pathlib import Path
+if fail:
+    raise ValueError(f"width={width} is not allowed")
+run = Path(out_dir) / "run-001"
+run.mkdir(parents=True)
+accuracy = width / 100 + seed / 1000
+(run / "metrics.json").write_text(json.dumps({
+    "status": "complete", "parameters": {"width": width, "seed": seed},
+    "epochs": [{"epoch": 1, "test_acc": accuracy / 2}, {"epoch": 2, "test_acc": accuracy}],
+    "best_test_acc": accuracy, "model_parameters": 1000 * width, "pid": os.getpid()}))
+'''
+
+
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory) -> Path:
+    parameters = new_code_cell("width = 8\nfail = False\nlabel = 'a'\nseed = 0\nout_dir = 'runs/stand-in'")
+    parameters.metadata["tags"] = ["parameters"]
+    path = tmp_path_factory.mktemp("notebook") / "stand_in.ipynb"
+    nbformat.write(new_notebook(cells=[parameters, new_code_cell(STAND_IN)],
+                                metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                         "language": "python"}}), path)
+    return path
+
+
+def test_a_sweep_runs_each_setting_and_seed_in_its_own_folder_and_skips_them_when_called_again(notebook, tmp_path):
+    lines = []
+    outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=lines.append)
+    assert [(o.run.name, o.status) for o in outcomes] == [("width=8-seed=0", "complete"),
+                                                          ("width=16-seed=0", "complete")]
+    for name in ("width=8-seed=0", "width=16-seed=0"):
+        assert {p.name for p in (tmp_path / name).iterdir()} >= {"stand_in.ipynb", "sweep.json", "run-001"}
+    assert lines[0].startswith("[1/2] width=8-seed=0: complete, test acc 8.00% in ")
+    again = []
+    outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=again.append)
+    assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    assert again == ["[1/2] width=8-seed=0: complete before, skipped", "[2/2] width=16-seed=0: complete before, skipped"]
+
+
+def test_a_failing_combination_is_recorded_and_the_others_finish(notebook, tmp_path):
+    grid = [{"width": [8]}, {"width": [99], "fail": [True]}, {"width": [16]}]
+    outcomes = sweep(notebook, grid, tmp_path, seeds=[0], progress=lambda line: None)
+    assert [o.status for o in outcomes] == ["complete", "failed", "complete"]
+    assert outcomes[1].error == "ValueError: width=99 is not allowed"
+    record = json.loads((tmp_path / outcomes[1].run.name / "sweep.json").read_text())
+    assert record["status"] == "failed" and record["error"] == "ValueError: width=99 is not allowed"
+    again = sweep(notebook, grid, tmp_path, seeds=[0], progress=lambda line: None)
+    assert [o.status for o in again] == ["skipped", "failed", "skipped"]  # a failed run is tried again
+
+
+def test_jobs_run_at_once_in_separate_processes_and_collect_reads_every_run(notebook, tmp_path):
+    outcomes = sweep(notebook, {"width": [8, 16], "label": ["a"]}, tmp_path, seeds=[0, 1, 2], jobs=2,
+                     base_params={"fail": False}, progress=lambda line: None)
+    assert [o.status for o in outcomes] == ["complete"] * 6
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert folders == [f"width={w}-label=a-seed={s}" for w in (16, 8) for s in (0, 1, 2)]
+    kernels = {json.loads((tmp_path / f / "run-001" / "metrics.json").read_text())["pid"] for f in folders}
+    assert len(kernels) == 6 and os.getpid() not in kernels
+    rows = collect(tmp_path)
+    assert [(r.varied, r.seed, r.final_test_acc) for r in rows] == [
+        ({"width": 8}, 0, 0.08), ({"width": 8}, 1, 0.081), ({"width": 8}, 2, 0.082),
+        ({"width": 16}, 0, 0.16), ({"width": 16}, 1, 0.161), ({"width": 16}, 2, 0.162)]  # label is the same in all
+    assert rows[3].as_dict() == {"width": "16", "seed": 0, "final_test_acc": 0.16, "best_test_acc": 0.16,
+                                 "model_parameters": 16000, "seconds": rows[3].seconds, "status": "complete"}
+    assert rows[3].curve == [0.08, 0.16]
+    with open(tmp_path / "results.csv") as file:
+        assert len(list(csv.DictReader(file))) == 6
+    summary = summarize(rows)
+    assert [(line["width"], line["n"]) for line in summary] == [("8", 3), ("16", 3)]
+    assert summary[0]["mean"] == pytest.approx(statistics.fmean([0.08, 0.081, 0.082]))
+    assert summary[0]["std"] == pytest.approx(0.001)
+    with open(tmp_path / "summary.csv") as file:
+        assert [line["width"] for line in csv.DictReader(file)] == ["8", "16"]
+
+
+def row(width, seed, accuracy, status="complete"):
+    return Row({"width": width}, seed, accuracy, accuracy, 1000 * width, 1.0, status)
+
+
+def test_summarize_leaves_runs_that_did_not_complete_out_of_the_mean_and_counts_them():
+    summary = summarize([row(8, 0, 0.5), row(8, 1, 0.7), row(8, 2, None, "failed"), row(16, 0, 0.9)])
+    assert summary[0] == {"width": "8", "n": 2, "mean": pytest.approx(0.6), "std": pytest.approx(0.141421356),
+                          "model_parameters": 8000, "not_complete": 1}
+    assert summary[1]["std"] is None  # one run has no spread
+    text = experiments.table(summary)
+    assert "60.00% ± 14.14%" in text and "2 (1 not complete)" in text and "8,000" in text
+
+
+@pytest.mark.parametrize(
+    "grid, base, seeds, message",
+    [
+        ({"widht": [8]}, {}, [0], "'widht' is not a parameter of stand_in.ipynb; its parameters are: width, fail"),
+        ({"width": []}, {}, [0], "grid: width must be a non-empty list of values to try, got []"),
+        ({"width": 8}, {}, [0], "grid: width must be a non-empty list of values to try, got 8"),
+        ({"width": [8, "16"]}, {}, [0], "grid: width='16' is a str, but width takes a int (its default is 8)"),
+        ({"width": [8]}, {"fail": "no"}, [0], "base parameter: fail='no' is a str, but fail takes a bool"),
+        ({"seed": [1, 2]}, {}, [0], "seed is set by the sweep for each run"),
+        ([], {}, [0], "grid must be a mapping of parameter -> list of values, or a non-empty list"),
+        ({"width": [8]}, {}, [], "seeds must be a non-empty list of whole numbers >= 0, got []"),
+        ({"width": [8]}, {}, [1, 1], "seeds must not repeat"),
+    ],
+)
+def test_a_malformed_grid_is_refused_before_any_run_naming_the_key(notebook, tmp_path, grid, base, seeds, message):
+    with pytest.raises(ValueError) as error:
+        sweep(notebook, grid, tmp_path / "sweep", base, seeds=seeds)
+    assert message in str(error.value)
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_lesson_05_runs_are_checked_in_full_before_any_starts(tmp_path):
+    with pytest.raises(ValueError, match=r"grid: the run model=resnet50-reduction=0-seed=0 is not valid: "
+                                         r"reduction must be >= 1, got 0"):
+        experiments.check_grid({"model": ["resnet50"], "reduction": [16, 0]}, {}, [0], experiments.LESSON_05)
+    with pytest.raises(ValueError, match=r"base parameter: lr='1e-3' is a str, but lr takes a float .*write 1.0e-3"):
+        experiments.check_grid({"reduction": [4]}, {"lr": "1e-3"}, [0], experiments.LESSON_05)
+
+
+def test_the_command_line_runs_a_grid_file_and_rejects_a_malformed_one_first(notebook, tmp_path, capsys):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(f"notebook: {notebook}\nseeds: [0, 1]\nbase: {{fail: false}}\ngrid:\n  width: [8, 16]\n")
+    assert experiments.main([str(grid_file), "--out-dir", str(tmp_path / "sweep"), "--seeds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "[1/2] width=8-seed=3: complete, test acc 8.30%" in out and "[2/2] width=16-seed=3" in out
+    assert "8.30%" in out.split("\n\n")[1] and "results.csv" in out
+    grid_file.write_text(f"notebook: {notebook}\ngrid:\n  width: [8, 16]\n  height: [1]\n")
+    assert experiments.main([str(grid_file), "--out-dir", str(tmp_path / "other")]) == 2
+    assert "error: 'height' is not a parameter of stand_in.ipynb" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(SystemExit):
+        experiments.main(["--help"])
+    assert "results.csv" in capsys.readouterr().out
