@@ -14,6 +14,7 @@ import copy
 import inspect
 import math
 import numbers
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -531,3 +532,143 @@ def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gam
     if any(math.isclose(answer, lr * gamma ** (e / step), rel_tol=1e-6) for e in (epoch - 1, epoch)):
         return _fail(f"Decays are whole: the rate changes only once every {step} epochs, so count full steps.")
     return _fail(f"Not quite: the rate starts at {lr:g} and is multiplied by {gamma:g} after every {step} epochs.")
+
+
+def check_se_cost(answer, reduction: int, stages: tuple[int, ...] = (1, 2, 3, 4)) -> CheckResult:
+    """``answer``: the parameters SE adds to ResNet-50 (1000 classes) at ``reduction``, in ``stages``."""
+    if answer is None:
+        return _not_done("a whole number")
+    if not isinstance(answer, numbers.Integral):
+        return _fail(f"Give the answer as a whole number, got {answer!r}.")
+    with torch.device("meta"):  # counting needs no weights
+        expected = (count_parameters(ResNet(ResNetConfig(reduction=reduction, se_stages=stages)))
+                    - count_parameters(ResNet(ResNetConfig(reduction=None))))
+    where = [(256 * 2 ** (stage - 1), blocks) for stage, blocks in zip((1, 2, 3, 4), (3, 4, 6, 3)) if stage in stages]
+    if answer == expected:
+        return CheckResult(True, f"{answer:,} is right: " + " + ".join(f"{blocks} x SE({channels})"
+                                                                       for channels, blocks in where) + ".")
+    if answer == sum(blocks * 2 * channels * (channels // reduction) for channels, blocks in where):
+        return _fail("You counted the weights only: each of the two 1x1 convs of an SE module has a bias too "
+                     "(C/r and C values).")
+    if answer == sum(2 * channels * (channels // reduction) + channels // reduction + channels
+                     for channels, _ in where):
+        return _fail("That is one SE module per stage; every block of a stage has its own (3, 4, 6 and 3 blocks).")
+    if answer == sum(blocks * (2 * (channels // 4) ** 2 // reduction + (channels // 4) // reduction + channels // 4)
+                     for channels, blocks in where):
+        return _fail("SE acts on a block's output, after the last 1x1 conv has expanded it 4x: 256, 512, 1024 "
+                     "and 2048 channels, not 64-512.")
+    return _fail(f"Not quite: add up, over the {sum(b for _, b in where)} blocks with SE, the module's "
+                 f"2 * C * C/r weights and C/r + C biases (C: the block's output channels).")
+
+
+def check_difference_spread(answer, a: list[float], b: list[float]) -> CheckResult:
+    """``answer``: the standard error of mean(b) - mean(a), each list the results of one setting's seeds."""
+    if answer is None:
+        return _not_done("a number")
+    if not isinstance(answer, numbers.Real):
+        return _fail(f"Give the answer as a number, got {answer!r}.")
+
+    def error(variance) -> float:
+        return math.sqrt(variance(a) / len(a) + variance(b) / len(b))
+
+    expected = error(statistics.variance)
+    if math.isclose(answer, expected, rel_tol=1e-6):
+        difference = statistics.fmean(b) - statistics.fmean(a)
+        verdict = "larger" if abs(difference) > 2 * expected else "not larger"
+        return CheckResult(True, f"{answer:.3g} is right: the difference of the means, {difference:+.3g}, is "
+                                 f"{verdict} than two standard errors ({2 * expected:.3g}).")
+    if math.isclose(answer, error(statistics.pvariance), rel_tol=1e-6):
+        return _fail("That uses the population variance (divided by n); a few seeds are a sample of all the seeds "
+                     "you could have run, so divide by n - 1 (statistics.variance, or stdev squared).")
+    if math.isclose(answer, expected**2, rel_tol=1e-6):
+        return _fail("That is the variance of the difference; the standard error is its square root.")
+    if math.isclose(answer, statistics.stdev(a) + statistics.stdev(b), rel_tol=1e-6):
+        return _fail("Standard deviations do not add; variances do. And each mean's variance is the runs' "
+                     "variance divided by the number of runs.")
+    if math.isclose(answer, math.sqrt(statistics.variance(a) + statistics.variance(b)), rel_tol=1e-6):
+        return _fail("That is the spread of one run against another; a mean of n runs varies less: divide each "
+                     "variance by its number of runs.")
+    return _fail("Not quite: the standard error of a difference of two means is sqrt(s_a^2 / n_a + s_b^2 / n_b), "
+                 "with s the sample standard deviation of each setting's runs.")
+
+
+def _reference_logits(model: nn.Module, images: torch.Tensor, off_stage: int | None = None) -> torch.Tensor:
+    from .excitations import switched_off
+
+    with torch.no_grad():
+        if off_stage is None:
+            return model(images)
+        with switched_off(model, [off_stage]):
+            return model(images)
+
+
+def _hooks_left(model: nn.Module) -> CheckResult | None:
+    from .excitations import hook_count
+
+    if hook_count(model):
+        return _fail(f"{_count(hook_count(model), 'hook')} still registered on the model: every forward pass "
+                     f"runs it from now on. Keep the handle register_forward_hook returns and call handle.remove().")
+    return None
+
+
+def check_recorded_excitations(answer, model: nn.Module, images: torch.Tensor, stage: int = 4,
+                               block: int = 3) -> CheckResult:
+    """``answer``: the excitations (N x C) of the SE module of ``block`` in ``stage`` for ``images``."""
+    from .excitations import recording
+
+    if answer is None:
+        return _not_done("the N x C excitations")
+    if (left := _hooks_left(model)) is not None:
+        return left
+    if not isinstance(answer, torch.Tensor):
+        return _fail(f"Give the answer as a tensor, got {type(answer).__name__}.")
+    model.eval()
+    with torch.no_grad(), recording(model, [f"stage{stage}.{block}"]) as recorded:
+        output = model(images)
+    expected = recorded[f"stage{stage}.{block}"][0]
+    answer = answer.detach().float().cpu()
+    if answer.shape == (*expected.shape, 1, 1):
+        return _fail(f"Right values, shape {tuple(answer.shape)}: flatten the 1 x 1 map away "
+                     f"(.flatten(1)) to get N x C = {tuple(expected.shape)}.")
+    if answer.dim() == 4 and answer.shape[:2] == expected.shape:
+        return _fail("That is the SE module's output, each channel already multiplied by its weight: hook the "
+                     "module's gate (the sigmoid) to get the weights themselves.")
+    if answer.shape != expected.shape:
+        return _fail(f"Expected N x C = {tuple(expected.shape)}, got {tuple(answer.shape)}.")
+    if torch.allclose(answer, expected, atol=1e-5):
+        return CheckResult(True, f"Right: {tuple(answer.shape)} weights in (0, 1), the model untouched; their "
+                                 f"mean is {expected.mean().item():.3f}.")
+    if output.shape == answer.shape:
+        return _fail("Those are not this module's weights: hook model.stage"
+                     f"{stage}[{block - 1}].se.gate, and run the model in evaluation mode (model.eval()).")
+    return _fail(f"Not quite: hook model.stage{stage}[{block - 1}].se.gate, and run the model in evaluation mode "
+                 f"(model.eval()) under torch.no_grad().")
+
+
+def check_se_switched_off(answer, model: nn.Module, images: torch.Tensor, stage: int = 4) -> CheckResult:
+    """``answer``: the logits (N x classes) for ``images`` with the SE modules of ``stage`` scaling by 1."""
+    if answer is None:
+        return _not_done("the logits with stage 4's SE switched off")
+    if (left := _hooks_left(model)) is not None:
+        return left
+    if not isinstance(answer, torch.Tensor):
+        return _fail(f"Give the answer as a tensor, got {type(answer).__name__}.")
+    model.eval()
+    answer = answer.detach().float().cpu()
+    expected = _reference_logits(model, images, stage).float().cpu()
+    if answer.shape != expected.shape:
+        return _fail(f"Expected the logits, N x classes = {tuple(expected.shape)}, got {tuple(answer.shape)}.")
+    if torch.allclose(answer, expected, atol=1e-4):
+        return CheckResult(True, f"Right: with stage {stage}'s SE at scale 1 the logits change by up to "
+                                 f"{(expected - _reference_logits(model, images).float().cpu()).abs().max():.3g}.")
+    if torch.allclose(answer, _reference_logits(model, images).float().cpu(), atol=1e-5):
+        return _fail("These are the model's usual logits: the hook must return the new output "
+                     "(torch.ones_like(output)); a hook that returns None changes nothing.")
+    from .excitations import se_modules
+
+    for other in {1, 2, 3, 4} - {stage}:
+        if any(name.startswith(f"stage{other}") for name in se_modules(model)) and torch.allclose(
+                answer, _reference_logits(model, images, other).float().cpu(), atol=1e-4):
+            return _fail(f"Those are the logits with stage {other}'s SE switched off, not stage {stage}'s.")
+    return _fail(f"Not quite: on every block of model.stage{stage}, hook block.se.gate with a function that "
+                 f"returns torch.ones_like(output), run the model under torch.no_grad(), then remove the hooks.")

@@ -9,6 +9,10 @@ run named twice runs once). Every run executes the notebook through papermill in
 folder, ``out_dir/<parameters>-seed=<seed>/``, holding the executed notebook, ``sweep.json``
 (parameters, status, error, seconds) and the lesson's own run (``run-001/metrics.json``).
 A run whose status is complete is skipped, so calling a sweep again resumes it.
+
+Lesson 05's runs can also train inline (``runner="inline"``): in this process, through
+``train.train_run``, the same data, model and ``fit`` as the executed lesson without a kernel
+start, imports and figures per run, which is most of a short run's time on a CPU.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import csv
 import io
 import itertools
 import json
+import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -26,10 +32,12 @@ import statistics
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import redirect_stderr, redirect_stdout
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import torch
 import yaml
 
 from .config import TrainConfig
@@ -38,6 +46,7 @@ from .runs import RunInUse, atomic_write, hold, read_metrics, run_folders
 
 LESSON_05 = (PROJECT_ROOT or Path.cwd()) / "notebooks" / "05_train_cifar10.ipynb"
 RECORD = "sweep.json"
+RUNNERS = ("papermill", "inline")
 SET_BY_SWEEP = ("seed", "out_dir", "resume")  # each run's seed and folder come from the sweep
 RESULTS, SUMMARY = "results.csv", "summary.csv"
 COLUMNS = ("final_test_acc", "best_test_acc", "model_parameters", "seconds", "status")
@@ -137,7 +146,7 @@ def check_grid(grid, base_params: dict, seeds, notebook: Path) -> list[Run]:
             for value in values:
                 _check_type(key, value, defaults[key], "grid")
     runs = expand(grid, seeds)
-    if set(defaults) == {f.name for f in fields(TrainConfig)}:
+    if _is_lesson_05(notebook):
         for run in runs:
             try:
                 TrainConfig(**{**defaults, **base_params, **run.varied, "seed": run.seed})
@@ -147,12 +156,14 @@ def check_grid(grid, base_params: dict, seeds, notebook: Path) -> list[Run]:
 
 
 def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, base_params: dict | None = None,
-          seeds: Iterable[int] = (0,), jobs: int = 1, progress=print) -> list[Outcome]:
+          seeds: Iterable[int] = (0,), jobs: int = 1, runner: str = "papermill", progress=print) -> list[Outcome]:
     """Run ``notebook`` once per combination of ``grid`` and seed; the outcome of each run, in grid order.
 
     ``base_params`` are shared by every run. Runs already complete in ``out_dir`` are skipped;
     a run that fails or diverges is recorded (its error in ``sweep.json``) and the others go on.
     ``jobs`` runs that many at once, each in its own process with its share of the CPU threads.
+    ``runner``: "papermill" executes the notebook per run; "inline" trains lesson 05's runs in this
+    process (``train.train_run``, the numbers of the executed lesson) without a notebook per run.
     ``progress`` is called with one line per finished run. The grid is checked before any run starts.
     """
     notebook, out_dir, base_params = Path(notebook).resolve(), resolve(out_dir), dict(base_params or {})
@@ -160,7 +171,14 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
         raise FileNotFoundError(f"no notebook {display(notebook)} to sweep over")
     if not _is_int(jobs) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if runner not in RUNNERS:
+        raise ValueError(f"runner={runner!r} is not allowed; choose one of {', '.join(map(repr, RUNNERS))}")
+    if runner == "inline" and not _is_lesson_05(notebook):
+        raise ValueError(f"runner='inline' trains lesson 05's runs; {notebook.name}'s parameters are not "
+                         f"lesson 05's: use runner='papermill'")
     runs = check_grid(grid, base_params, list(seeds), notebook)
+    defaults = {k: v for k, v in parameters_of(notebook).items() if k not in SET_BY_SWEEP}
+    base_params = {**defaults, **base_params}  # each run records every parameter it ran with
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[int, Outcome] = {}
     todo = []
@@ -172,11 +190,11 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
         else:
             todo.append(index)
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    arguments = [(notebook, out_dir / runs[i].name, runs[i], base_params, threads) for i in todo]
+    arguments = [(notebook, out_dir / runs[i].name, runs[i], base_params, threads, runner) for i in todo]
     if jobs == 1:
         finished = ((i, execute_run(*args)) for i, args in zip(todo, arguments))
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+    else:  # spawned, not forked: a fork of a process whose OpenMP threads have run can hang
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
         futures = {pool.submit(execute_run, *args): i for i, args in zip(todo, arguments)}
         finished = ((futures[future], future.result()) for future in as_completed(futures))
     try:
@@ -189,15 +207,13 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
     return [outcomes[i] for i in range(len(runs))]
 
 
-def execute_run(notebook: Path, run_dir: Path, run: Run, base_params: dict, threads: int | None = None) -> Outcome:
+def execute_run(notebook: Path, run_dir: Path, run: Run, base_params: dict, threads: int | None = None,
+                runner: str = "papermill") -> Outcome:
     """Execute ``notebook`` for ``run`` into ``run_dir`` and record its outcome in ``sweep.json``.
 
     The lesson writes its own run inside ``run_dir`` (``run-001/``); a stopped or failed run is
     started again from the beginning. ``threads``: the CPU threads its kernel may use.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     parameters = _parameters(run, base_params)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -208,14 +224,9 @@ def execute_run(notebook: Path, run_dir: Path, run: Run, base_params: dict, thre
             if threads is not None:
                 for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                     os.environ[name] = str(threads)  # inherited by the kernel papermill starts
-            error = None
-            try:
-                papermill.execute_notebook(notebook, run_dir / notebook.name, kernel_name="python3", cwd=notebook.parent,
-                                           parameters={**parameters, "out_dir": str(run_dir)}, progress_bar=False)
-            except PapermillExecutionError as failure:
-                error = f"{failure.ename}: {_first_line(failure.evalue)}"
-            except Exception as failure:  # the kernel died, the notebook could not be read or written, ...
-                error = f"{type(failure).__name__}: {_first_line(str(failure))}"
+                torch.set_num_threads(threads)  # and used by an inline run
+            run_notebook = _train_inline if runner == "inline" else _execute_notebook
+            error = run_notebook(notebook, run_dir, {**parameters, "out_dir": str(run_dir)})
             metrics = _metrics(run_dir)
             status = (metrics or {}).get("status") or "failed"
             if status in ("complete", "running") and error:
@@ -224,11 +235,43 @@ def execute_run(notebook: Path, run_dir: Path, run: Run, base_params: dict, thre
                 status = "stopped"
             outcome = Outcome(run, status, round(time.perf_counter() - start, 1), error, metrics)
             record = dict(parameters=parameters, seed=run.seed, varied=run.varied, status=status, error=error,
-                          seconds=outcome.seconds, notebook=notebook.name)
+                          seconds=outcome.seconds, notebook=notebook.name, runner=runner)
             atomic_write(run_dir / RECORD, lambda file: file.write(json.dumps(record, indent=2).encode()))
             return outcome
     except RunInUse as busy:
         return Outcome(run, "busy", 0.0, f"{busy}")
+
+
+def _execute_notebook(notebook: Path, run_dir: Path, parameters: dict) -> str | None:
+    """Execute ``notebook`` with ``parameters`` into ``run_dir``; its error as "Name: message", or None."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(notebook, run_dir / notebook.name, kernel_name="python3", cwd=notebook.parent,
+                                   parameters=parameters, progress_bar=False)
+    except PapermillExecutionError as failure:
+        return f"{failure.ename}: {_first_line(failure.evalue)}"
+    except Exception as failure:  # the kernel died, the notebook could not be read or written, ...
+        return f"{type(failure).__name__}: {_first_line(str(failure))}"
+    return None
+
+
+def _train_inline(notebook: Path, run_dir: Path, parameters: dict) -> str | None:
+    """Train lesson 05's run with ``parameters`` in this process, its printout in ``run_dir/log.txt``."""
+    from .train import train_run
+
+    with open(run_dir / "log.txt", "w") as log, redirect_stdout(log), redirect_stderr(log):
+        try:
+            train_run(TrainConfig(**{**parameters_of(notebook), **parameters}))
+        except Exception as failure:
+            print(f"{type(failure).__name__}: {failure}")
+            return f"{type(failure).__name__}: {_first_line(str(failure))}"
+    return None
+
+
+def _is_lesson_05(notebook: Path) -> bool:
+    return set(parameters_of(notebook)) == {f.name for f in fields(TrainConfig)}
 
 
 @dataclass(frozen=True)
@@ -259,11 +302,12 @@ def collect(out_dir: str | Path, write: bool = True) -> list[Row]:
     records = [(folder, record) for folder, record in records if record]
     if not records:
         raise FileNotFoundError(f"no sweep runs (folders with {RECORD}) in {display(out_dir)}")
-    shared = _shared_parameters([record["parameters"] for _, record in records])
+    parameter_sets = [_used(record["parameters"]) for _, record in records]
+    shared = _shared_parameters(parameter_sets)
     rows = []
-    for folder, record in records:
+    for (folder, record), parameters in zip(records, parameter_sets):
         metrics = _metrics(folder) or {}
-        varied = {k: v for k, v in record["parameters"].items() if k not in shared and k != "seed"}
+        varied = {k: v for k, v in parameters.items() if k not in shared and k not in SET_BY_SWEEP}
         rows.append(Row(varied, record["seed"], _final_accuracy(metrics), metrics.get("best_test_acc"),
                         metrics.get("model_parameters"), record["seconds"], record["status"],
                         [epoch["test_acc"] for epoch in metrics.get("epochs", []) if epoch.get("test_acc") is not None]))
@@ -271,6 +315,22 @@ def collect(out_dir: str | Path, write: bool = True) -> list[Row]:
     if write:
         write_csv(out_dir / RESULTS, [row.as_dict() for row in rows])
         write_csv(out_dir / SUMMARY, summarize(rows))
+    return rows
+
+
+def load_results(path: str | Path) -> list[Row]:
+    """The rows of a ``results.csv`` that ``collect`` wrote (without the learning curves it does not hold)."""
+    with open(path, newline="") as file:
+        lines = list(csv.DictReader(file))
+    if not lines or not {"seed", *COLUMNS} <= set(lines[0]):
+        raise ValueError(f"{path} is not a results.csv written by collect(): it needs the columns seed, "
+                         f"{', '.join(COLUMNS)}")
+    numbers = {"final_test_acc": float, "best_test_acc": float, "model_parameters": int, "seconds": float}
+    rows = []
+    for line in lines:
+        varied = {k: _value(v) for k, v in line.items() if k != "seed" and k not in COLUMNS}
+        values = {k: (numbers[k](line[k]) if line[k] else None) for k in numbers}
+        rows.append(Row(varied, int(line["seed"]), status=line["status"], **values))
     return rows
 
 
@@ -289,6 +349,47 @@ def summarize(rows: list[Row], metric: str = "final_test_acc") -> list[dict]:
                         "model_parameters": group[0].model_parameters,
                         "not_complete": len(group) - len(done)})
     return summary
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Setting b against setting a: the difference of their mean accuracies and its standard error."""
+
+    a: str
+    b: str
+    difference: float
+    standard_error: float
+    runs: tuple[int, int]
+
+    @property
+    def clear(self) -> bool:
+        """Whether the difference is larger than two standard errors: larger than seeds alone tend to make."""
+        return abs(self.difference) > 2 * self.standard_error
+
+    def __str__(self) -> str:
+        verdict = "larger" if self.clear else "not larger"
+        return (f"{self.b} vs {self.a}: {100 * self.difference:+.2f} points, standard error "
+                f"{100 * self.standard_error:.2f} ({self.runs[1]} and {self.runs[0]} runs): {verdict} than two "
+                f"standard errors")
+
+
+def compare(rows: list[Row], a: dict, b: dict, metric: str = "final_test_acc") -> Comparison:
+    """Setting ``b`` against setting ``a`` (each given by the parameters that pick its rows, e.g.
+    ``{"model": "resnet50"}``), over their complete runs: mean(b) - mean(a), and the standard
+    error of that difference, sqrt(s_a^2 / n_a + s_b^2 / n_b) with s the sample standard deviation."""
+    values = []
+    for setting in (a, b):
+        picked = [getattr(row, metric) for row in rows if row.status == "complete"
+                  and getattr(row, metric) is not None
+                  and all(_text(row.varied.get(k)) == _text(v) for k, v in setting.items())]
+        if len(picked) < 2:
+            raise ValueError(f"{setting} has {len(picked)} complete run(s); a spread needs at least 2 "
+                             f"(the settings are: {sorted({label(row.varied) for row in rows})})")
+        values.append(picked)
+    (first, second) = values
+    error = math.sqrt(statistics.variance(first) / len(first) + statistics.variance(second) / len(second))
+    return Comparison(label(a), label(b), statistics.fmean(second) - statistics.fmean(first), error,
+                      (len(first), len(second)))
 
 
 def table(summary: list[dict], metric: str = "test acc") -> str:
@@ -352,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", help="the sweep's folder (default: the file's out_dir, else runs/sweeps/<file>)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a base parameter for every run, read as YAML (-p epochs 3 -p dataset cifar10)")
+    parser.add_argument("--runner", choices=RUNNERS, default="papermill",
+                        help="papermill: execute the notebook per run (default); inline: train lesson 05's runs in "
+                             "this process, without a notebook per run")
     parser.add_argument("--collect", action="store_true", help="only collect and print the results of the runs so far")
     args = parser.parse_args(argv)
     try:
@@ -361,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
             base = {**(spec.get("base") or {}), **{name: yaml.safe_load(value) for name, value in args.parameter}}
             notebook = _notebook(spec.get("notebook"), Path(args.grid_file))
             outcomes = sweep(notebook, spec["grid"], out_dir, base, args.seeds or spec.get("seeds") or [0], args.jobs,
-                             progress=lambda line: print(line, flush=True))
+                             args.runner, progress=lambda line: print(line, flush=True))
         rows = collect(out_dir)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -429,9 +533,25 @@ def _final_accuracy(metrics: dict | None) -> float | None:
     return epochs[-1]["test_acc"] if epochs else None
 
 
+def _used(parameters: dict) -> dict:
+    """Lesson 05's parameters with those its options ignore (reduction for ResNet-50, say) as None."""
+    try:
+        unused = TrainConfig(**{**parameters, "device": "cpu"}).unused()
+    except (TypeError, ValueError):  # not lesson 05's parameters
+        return parameters
+    return {k: None if k in unused else v for k, v in parameters.items()}
+
+
+def label(varied: dict) -> str:
+    """A setting as text: ``model=resnet50``, ``reduction=4 se_stages=4``; unused values left out."""
+    return " ".join(f"{k}={_text(v)}" for k, v in varied.items() if v is not None) or "(defaults)"
+
+
 def _shared_parameters(parameter_sets: list[dict]) -> set[str]:
-    first = parameter_sets[0]
-    return {key for key in first if all(key in p and p[key] == first[key] for p in parameter_sets)}
+    """The parameters every run has the same value of (runs that ignore one do not count)."""
+    keys = set().union(*parameter_sets)
+    values = {key: {json.dumps(p.get(key)) for p in parameter_sets if p.get(key) is not None} for key in keys}
+    return {key for key in keys if len(values[key]) <= 1}
 
 
 def _sort_key(varied: dict):
@@ -443,9 +563,23 @@ def _sort_key(varied: dict):
 
 
 def _text(value) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, (list, tuple)):
         return "+".join(map(str, value))
     return str(value)
+
+
+def _value(text: str):
+    """A parameter as results.csv writes it, read back: 16 -> 16, "-" -> None, "1+2+3+4" stays text."""
+    if text == "-":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _mean_std(mean: float | None, std: float | None) -> str:

@@ -160,3 +160,89 @@ def show_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: 
     for p, c, t in zip(predicted.tolist(), confidence.tolist(), labels.tolist(), strict=True):
         titles.append(f"{classes[p]} {c:.0%}" if p == t else f"{classes[p]} {c:.0%}\n(is {classes[t]})")
     return show_image_grid(images, titles, title, columns)
+
+
+def plot_sweep_accuracy(rows, labels: dict[str, str] | None = None, title: str = "Test accuracy against size"):
+    """Each run of a sweep as a dot at (parameter count, final test accuracy), each setting's mean
+    as a cross with a bar of one standard deviation; ``rows`` from ``experiments.collect``.
+    ``labels`` renames settings (keys: ``experiments.label`` of a row's parameters)."""
+    groups = _by_setting(rows)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for color, (name, group) in zip(_colors(len(groups)), groups.items()):
+        done = [row for row in group if row.final_test_acc is not None]
+        if not done:
+            continue
+        x = done[0].model_parameters / 1e6
+        accuracies = torch.tensor([row.final_test_acc * 100 for row in done])
+        ax.scatter([x] * len(done), accuracies, color=color, alpha=0.45, s=30)
+        spread = accuracies.std().item() if len(done) > 1 else 0.0
+        ax.errorbar(x, accuracies.mean().item(), yerr=spread, color=color, marker="x", markersize=12, capsize=6,
+                    linewidth=2, label=(labels or {}).get(name, name))
+    ax.set_xlabel("parameters (millions)", fontsize=12)
+    ax.set_ylabel("final test accuracy (%)", fontsize=12)
+    ax.set_title(title, fontsize=14)
+    ax.legend(fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep_curves(rows, labels: dict[str, str] | None = None, title: str = "Learning curves"):
+    """Test accuracy per epoch of every run (thin) and each setting's mean (thick), one color per setting."""
+    groups = _by_setting(rows)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for color, (name, group) in zip(_colors(len(groups)), groups.items()):
+        curves = [row.curve for row in group if row.curve]
+        for curve in curves:
+            ax.plot(range(1, len(curve) + 1), [100 * a for a in curve], color=color, alpha=0.3, linewidth=1)
+        length = min(map(len, curves)) if curves else 0
+        if length:
+            mean = [100 * sum(curve[i] for curve in curves) / len(curves) for i in range(length)]
+            ax.plot(range(1, length + 1), mean, color=color, linewidth=3, marker="o",
+                    label=f"{(labels or {}).get(name, name)} (mean of {len(curves)})")
+    ax.set_xlabel("epoch", fontsize=12)
+    ax.set_ylabel("test accuracy (%)", fontsize=12)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.set_title(title, fontsize=14)
+    ax.legend(fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _by_setting(rows) -> dict:
+    from .experiments import label
+
+    groups = {}
+    for row in rows:
+        groups.setdefault(label(row.varied), []).append(row)
+    return groups
+
+
+def _colors(count: int) -> list:
+    return [plt.get_cmap("tab10")(i % 10) for i in range(count)]
+
+
+def plot_class_excitations(means: dict[str, torch.Tensor], classes: list[str], columns: int = 3,
+                           title: str = "Mean excitation per channel, by class"):
+    """One panel per SE module: each class's mean excitation per channel (classes x C in ``means``,
+    one thin line each) and the average over the classes (black), as in the SENet paper's figure."""
+    rows = math.ceil(len(means) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.6 * rows), squeeze=False)
+    colors = _colors(len(classes))
+    for ax, (name, by_class) in zip(axes.flat, means.items()):
+        for color, class_name, line in zip(colors, classes, by_class):
+            ax.plot(line.numpy(), color=color, linewidth=0.6, alpha=0.8, label=class_name)
+        ax.plot(by_class.mean(dim=0).numpy(), color="black", linewidth=1.2, label="all classes")
+        ax.set_title(f"{name} ({by_class.shape[1]} channels)", fontsize=12)
+        ax.set_ylim(0, 1)
+        ax.set_xlim(0, by_class.shape[1] - 1)
+        ax.set_xlabel("channel", fontsize=10)
+        ax.set_ylabel("excitation", fontsize=10)
+    for ax in list(axes.flat)[len(means):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=10, frameon=False)
+    fig.suptitle(title, fontsize=14)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+    return fig

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.std import tqdm
 
 from .config import TrainConfig
+from .data import load_dataset
 from .loader import BatchLoader
 from .measure import count_parameters
 from .metrics import Tally, evaluate
@@ -31,6 +32,7 @@ from .models import resnet50, seresnet50
 from .paths import display, resolve
 from .runs import CHECKPOINT, METRICS, atomic_write, check_free, check_writable_folder, find_run, found_runs, \
     hold, keep_newest_checkpoints, new_run
+from .seeding import seed_everything
 
 CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
@@ -128,6 +130,42 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
             _write_metrics(run_dir, config, model, history, "stopped")
             raise
     return history
+
+
+def train_run(config: TrainConfig, progress: str = "lines") -> History:
+    """Lesson 05's run without its demonstrations: the data, the loaders, the seeded model, ``fit``.
+
+    Same config, same numbers as executing the lesson (on one machine), in a fraction of the
+    time: sweeps of short runs use it to skip a kernel start, the imports and the figures per run.
+    """
+    check_run_folder(config)
+    train_set, test_set = load_dataset(config.dataset, config.train_size, config.test_size, seed=config.seed,
+                                       data_dir=config.data_dir, download=config.download)
+    mean, std = train_set.channel_stats() if config.normalize else (None, None)
+    train_loader = BatchLoader(train_set, config.batch_size, shuffle=True, augment=config.augment,
+                               mean=mean, std=std, device=config.torch_device, seed=config.seed)
+    test_loader = BatchLoader(test_set, 500, mean=mean, std=std, device=config.torch_device)
+    seed_everything(config.seed)
+    model = build_model(config, num_classes=len(train_set.classes))
+    return fit(model, train_loader, test_loader, config, progress=progress)
+
+
+def load_trained(out_dir: str | Path, run: bool | str = True, device: str = "auto") -> tuple[nn.Module, TrainConfig,
+                                                                                            Path]:
+    """The model a run trained, from its checkpoint, in evaluation mode on ``device``; its config and folder.
+
+    ``run=True``: the newest run of ``out_dir`` that completed and kept its checkpoint (else the
+    newest with a checkpoint); ``"run-001"`` or a path: that run. FileNotFoundError if there is none.
+    """
+    out_dir = resolve(out_dir)
+    run_dir = find_run(out_dir, run, fits=lambda metrics: metrics.get("status") == "complete")
+    if run_dir is None:
+        raise FileNotFoundError(f"no run with a checkpoint in {display(out_dir)}: {found_runs(out_dir)}")
+    state = _read_checkpoint(run_dir / CHECKPOINT)
+    config = TrainConfig(**{**state["config"], "device": device})
+    model = build_model(config, num_classes=state["model"]["fc.weight"].shape[0])
+    model.load_state_dict(state["model"])
+    return model.eval(), config, run_dir
 
 
 def _train_epochs(model, train_loader, test_loader, config, optimizer, scheduler, history, bar) -> None:
@@ -332,8 +370,8 @@ def _write_metrics(run_dir, config, model, history, status: str, diverged: dict 
     atomic_write(run_dir / METRICS, lambda file: file.write(text.encode()))
 
 
-def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
-    """The state ``_save_checkpoint`` wrote, on the CPU, checked to belong to a run of ``config``."""
+def _read_checkpoint(path: Path, config: TrainConfig | None = None) -> dict:
+    """The state ``_save_checkpoint`` wrote, on the CPU, checked to belong to a run of ``config`` if given."""
     fix = "Move it away, or start a new run (resume=False)."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -353,7 +391,7 @@ def _read_checkpoint(path: Path, config: TrainConfig) -> dict:
     if broken:
         raise ValueError(f"{display(path)} has the format of fit()'s checkpoints, but its {', '.join(broken)} "
                          f"{'is' if len(broken) == 1 else 'are'} missing or of the wrong kind: it is damaged. {fix}")
-    changed = _differences(state["config"], config)
+    changed = _differences(state["config"], config) if config is not None else {}
     if changed:
         details = ", ".join(f"{k}={new!r} (the run used {old!r})" for k, (old, new) in changed.items())
         raise ValueError(f"cannot resume {display(path.parent)} with other parameters: {details}. "

@@ -1,5 +1,6 @@
 """The exercise self-checks accept right answers and name typical mistakes."""
 
+import statistics
 from collections import OrderedDict
 
 import pytest
@@ -460,4 +461,48 @@ def test_steps_per_epoch(answer, images, batch_size, passed, message):
 )
 def test_learning_rate(answer, epoch, passed, message):
     result = checks.check_learning_rate(answer, epoch, lr=0.01, step=5, gamma=0.1)
+    assert bool(result) is passed and message in result.message
+
+
+SE_BLOCKS = ((256, 3), (512, 4), (1024, 6), (2048, 3))  # output channels and blocks of each stage
+
+
+@pytest.mark.parametrize(
+    "answer, reduction, stages, passed, message",
+    [
+        (28_088_024 - 25_557_032, 16, (1, 2, 3, 4), True, "3 x SE(256) + 4 x SE(512) + 6 x SE(1024) + 3 x SE(2048)"),
+        (30_603_912 - 25_557_032, 8, (1, 2, 3, 4), True, "is right"),
+        (27_136_424 - 25_557_032, 16, (4,), True, "3 x SE(2048)."),
+        (sum(b * 2 * c * c // 16 for c, b in SE_BLOCKS), 16, (1, 2, 3, 4), False, "weights only"),
+        (sum(2 * c * c // 16 + c // 16 + c for c, _ in SE_BLOCKS), 16, (1, 2, 3, 4), False, "one SE module per stage"),
+        (sum(b * (2 * (c // 4) ** 2 // 16 + c // 64 + c // 4) for c, b in SE_BLOCKS), 16, (1, 2, 3, 4), False,
+         "256, 512, 1024 and 2048 channels"),
+        (2.5e6, 16, (1, 2, 3, 4), False, "whole number"),
+        (1, 16, (1, 2, 3, 4), False, "Not quite: add up, over the 16 blocks"),
+    ],
+)
+def test_se_cost(answer, reduction, stages, passed, message):
+    result = checks.check_se_cost(answer, reduction, stages)
+    assert bool(result) is passed and message in result.message
+
+
+A, B = [0.40, 0.42, 0.45], [0.44, 0.47, 0.43, 0.46]
+VAR_A, VAR_B = statistics.variance(A), statistics.variance(B)
+
+
+@pytest.mark.parametrize(
+    "answer, passed, message",
+    [
+        ((VAR_A / 3 + VAR_B / 4) ** 0.5, True, "is right: the difference of the means, +0.0267, is not larger than "
+                                               "two standard errors"),
+        ((statistics.pvariance(A) / 3 + statistics.pvariance(B) / 4) ** 0.5, False, "population variance"),
+        (VAR_A / 3 + VAR_B / 4, False, "its square root"),
+        (VAR_A**0.5 + VAR_B**0.5, False, "Standard deviations do not add"),
+        ((VAR_A + VAR_B) ** 0.5, False, "divide each variance by its number of runs"),
+        (0.5, False, "Not quite"),
+        (None, False, "Not done yet"),
+    ],
+)
+def test_difference_spread(answer, passed, message):
+    result = checks.check_difference_spread(answer, A, B)
     assert bool(result) is passed and message in result.message

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from seresnet_lib import experiments
@@ -151,3 +152,29 @@ def test_the_command_line_runs_a_grid_file_and_rejects_a_malformed_one_first(not
     with pytest.raises(SystemExit):
         experiments.main(["--help"])
     assert "results.csv" in capsys.readouterr().out
+
+
+PARAMS = experiments.LESSON_05.parent / "params"
+
+
+@pytest.mark.parametrize("path", sorted(PARAMS.glob("sweep_*.yaml")), ids=lambda p: p.name)
+def test_each_grid_file_is_a_valid_sweep(path):
+    spec = experiments.load_grid_file(path)
+    runs = experiments.check_grid(spec["grid"], spec.get("base") or {}, spec["seeds"], experiments.LESSON_05)
+    assert len(runs) >= 2 * len(spec["seeds"]) and spec["out_dir"].startswith("runs/")
+
+
+def test_lesson_06s_preset_sets_every_parameter_of_the_lesson():
+    lesson = experiments.LESSON_05.parent / "06_experiments.ipynb"
+    preset = yaml.safe_load((PARAMS / "06_cifar10.yaml").read_text())
+    assert set(preset) == set(experiments.parameters_of(lesson))
+    base = {k: preset[k] for k in ("dataset", "train_size", "test_size", "epochs", "batch_size", "lr", "lr_step")}
+    experiments.check_grid([{"model": ["resnet50"]}], base, preset["seeds"], experiments.LESSON_05)
+    assert preset["dataset"] == "cifar10" and preset["train_size"] is None and preset["epochs"] == 12
+
+
+def test_a_grid_file_with_an_unknown_key_is_refused(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("grid: {reduction: [4]}\nseed: [0]\n")
+    with pytest.raises(ValueError, match="unknown key\\(s\\) seed; allowed: notebook, grid, base, seeds, out_dir"):
+        experiments.load_grid_file(path)

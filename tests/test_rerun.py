@@ -7,7 +7,8 @@ cell with it) and the config cell, or in a lesson without parameters its first c
 again with every cell after them, in the same kernel. Each re-run cell must succeed and print
 what it printed the first time: the same machine and the same seeds give the same digits, so
 even the outputs that nbval leaves uncompared (they differ between machines) are compared here.
-Only cells that measure time are left out. Lesson 05 runs with tiny parameters.
+Only cells that measure time or run a sweep are left out. Lesson 05 runs with tiny parameters;
+lesson 06's sweep writes where nbval's run of it finds its runs complete.
 """
 
 import json
@@ -22,15 +23,21 @@ from nbformat.v4 import new_code_cell
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from seresnet_lib import classroom, grading
+from seresnet_lib import classroom, experiments, grading
+from seresnet_lib.config import TrainConfig
+from seresnet_lib.data import load_dataset
+from seresnet_lib.loader import BatchLoader
+from seresnet_lib.metrics import evaluate
 from seresnet_lib.paths import workdir
 from seresnet_lib.series import lessons
+from seresnet_lib.train import load_trained, train_run
 from test_notebooks import solutions
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY_TRAINING = dict(train_size=64, test_size=32, epochs=2, batch_size=32, lr_step=1, out_dir="runs/rerun",
                      device="cpu")  # on a GPU, cuDNN may differ in the last digits from run to run
-PARAMETERS = {"05_train_cifar10.ipynb": TINY_TRAINING}
+PARAMETERS = {"05_train_cifar10.ipynb": TINY_TRAINING,
+              "07_inside_se.ipynb": {"lesson05_dir": TINY_TRAINING["out_dir"]}}  # lesson 05's run made here
 # Cells run out of order after the re-run, (cell that starts with, cell that starts with): each
 # must still print what it printed the first time. Lesson 01 once compared a rebuilt stem in
 # training mode with the library's in evaluation mode.
@@ -52,7 +59,8 @@ def text_of(cell) -> str:
 
 
 def measures_time(cell) -> bool:
-    return "perf_counter" in cell.source
+    """Cells that time something, and sweeps (a run is "complete" the first time, "skipped" the next)."""
+    return "perf_counter" in cell.source or "sweep(" in cell.source
 
 
 def first_rerun_cell(notebook) -> int:
@@ -104,6 +112,21 @@ def test_lesson_cells_can_be_run_again(path):
         assert {k: first["parameters"][k] for k in TINY_TRAINING} == TINY_TRAINING
         drop_seconds = [{k: v for k, v in row.items() if k != "seconds"} for row in first["epochs"]]
         assert drop_seconds == [{k: v for k, v in row.items() if k != "seconds"} for row in second["epochs"]]
+        trains_what_the_lesson_trains(path, runs[1], drop_seconds)
+
+
+def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict]):
+    """train_run (sweeps' inline runs) gives the lesson's numbers; load_trained gives back its model."""
+    config = TrainConfig(**{**experiments.parameters_of(lesson), **TINY_TRAINING, "keep_checkpoints": 0,
+                            "out_dir": TINY_TRAINING["out_dir"] + "-inline"})
+    history = train_run(config)
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in history.epochs] == epochs
+    model, loaded, found = load_trained(TINY_TRAINING["out_dir"])
+    assert found == run_dir and loaded.train_size == TINY_TRAINING["train_size"] and not model.training
+    train_set, test_set = load_dataset(loaded.dataset, loaded.train_size, loaded.test_size, seed=loaded.seed)
+    mean, std = train_set.channel_stats() if loaded.normalize else (None, None)
+    _, accuracy = evaluate(model, BatchLoader(test_set, 500, mean=mean, std=std))
+    assert accuracy == epochs[-1]["test_acc"]
 
 
 def grade_unanswered_then_solved(client, notebook, lesson: Path):
