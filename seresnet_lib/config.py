@@ -54,7 +54,7 @@ class TrainConfig:
     out_dir: str = "runs/05_train_cifar10"
     resume: bool | str = False  # True: the newest run with a checkpoint; "run-001" or a path: that run
     keep_checkpoints: int | None = 1  # runs in out_dir whose checkpoint is kept, this one included; None: all;
-    # 0: none is written (a stopped run starts again; sweeps of short runs use it)
+    # 0: none is written, and the other runs' are deleted too (sweeps of short runs, each in its own out_dir)
     data_dir: str = "data"
     download: bool = True
 

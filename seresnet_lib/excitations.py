@@ -64,7 +64,9 @@ def recording(model: nn.Module, names: Iterable[str] | None = None) -> Iterator[
 @torch.no_grad()
 def excitations(model: nn.Module, loader, names: Iterable[str] | None = None) -> tuple[dict[str, torch.Tensor],
                                                                                       torch.Tensor]:
-    """Each SE module's excitations for every image of ``loader`` (name -> N x C), and the labels (N)."""
+    """Each SE module's excitations for every image of ``loader`` (name -> N x C), and the labels (N).
+
+    The model is put in evaluation mode (batch norm with its running statistics) and stays so."""
     model.eval()
     labels = []
     with recording(model, names) as recorded:
@@ -96,7 +98,10 @@ def switched_off(model: nn.Module, stages: Iterable[int], fixed: dict[str, torch
     stages = set(stages)
     if not stages <= {1, 2, 3, 4}:
         raise ValueError(f"stages must be among 1, 2, 3, 4, got {sorted(stages)}")
-    modules = {name: module for name, module in se_modules(model).items() if int(name[5]) in stages}
+    modules = {name: module for name, module in se_modules(model).items() if _stage(name) in stages}
+    without = sorted(stages - {_stage(name) for name in modules})
+    if without:
+        raise ValueError(f"stage(s) {', '.join(map(str, without))} of this model have no SE modules to switch off")
     missing = sorted(set(modules) - set(fixed)) if fixed is not None else []
     if missing:
         raise ValueError(f"fixed has no weights for {', '.join(missing)}")
@@ -116,5 +121,10 @@ def switched_off(model: nn.Module, stages: Iterable[int], fixed: dict[str, torch
 
 
 def hook_count(model: nn.Module) -> int:
-    """Forward hooks registered on the model's modules (0 once every hook has been removed)."""
-    return sum(len(module._forward_hooks) for module in model.modules())
+    """Forward hooks and pre-hooks registered on the model's modules (0 once every hook has been removed)."""
+    return sum(len(module._forward_hooks) + len(module._forward_pre_hooks) for module in model.modules())
+
+
+def _stage(name: str) -> int:
+    """``"stage4.2"`` -> 4."""
+    return int(name.split(".")[0].removeprefix("stage"))

@@ -1,7 +1,7 @@
 """Sweeps: run a lesson once per combination of parameters and seed, then collect the results.
 
-    python -m seresnet_lib.experiments notebooks/params/sweep_reduction.yaml
-    python -m seresnet_lib.experiments notebooks/params/sweep_reduction.yaml --seeds 0 1 2 3 4 --jobs 2
+    python -m seresnet_lib.experiments notebooks/params/sweep_ablations.yaml
+    python -m seresnet_lib.experiments notebooks/params/sweep_ablations.yaml --seeds 0 1 2 3 4 --jobs 2
 
 A grid names, for each parameter that varies, the values to try: a mapping runs every
 combination of them; a list of mappings runs the combinations of each in turn (the same
@@ -10,9 +10,9 @@ folder, ``out_dir/<parameters>-seed=<seed>/``, holding the executed notebook, ``
 (parameters, status, error, seconds) and the lesson's own run (``run-001/metrics.json``).
 A run whose status is complete is skipped, so calling a sweep again resumes it.
 
-Lesson 05's runs can also train inline (``runner="inline"``): in this process, through
-``train.train_run``, the same data, model and ``fit`` as the executed lesson without a kernel
-start, imports and figures per run, which is most of a short run's time on a CPU.
+Lesson 05's runs can also train inline (``runner="inline"``): through ``train.train_run``, in
+this process (or each job's), the same data, model and ``fit`` as the executed lesson, without
+a kernel start, imports and figures per run, which is most of a short run's time on a CPU.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ RESULTS, SUMMARY = "results.csv", "summary.csv"
 COLUMNS = ("final_test_acc", "best_test_acc", "model_parameters", "seconds", "status")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
     """One execution of the notebook: the parameters the grid sets, and a seed."""
 
@@ -100,14 +100,15 @@ def parameters_of(notebook: Path) -> dict:
 def expand(grid: dict | list[dict], seeds: Iterable[int]) -> list[Run]:
     """Every run of ``grid`` (a mapping of parameter -> list of values, or a list of such mappings)
     for every seed, in order, each once."""
-    runs, seen = [], set()
+    seeds, runs, seen = list(seeds), [], set()
     for part in _parts(grid):
         keys = list(part)
         for values in itertools.product(*(part[key] for key in keys)):
             for seed in seeds:
                 run = Run(dict(zip(keys, values)), seed)
-                if (run.name, seed) not in seen:
-                    seen.add((run.name, seed))
+                key = json.dumps([run.varied, seed], sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
                     runs.append(run)
     return runs
 
@@ -146,13 +147,32 @@ def check_grid(grid, base_params: dict, seeds, notebook: Path) -> list[Run]:
             for value in values:
                 _check_type(key, value, defaults[key], "grid")
     runs = expand(grid, seeds)
+    folders = {}
+    for run in runs:
+        if run.name in folders:
+            raise ValueError(f"grid: the runs {folders[run.name].varied} and {run.varied} would share the folder "
+                             f"{run.name}; use values that differ in letters, digits or . _ + -")
+        folders[run.name] = run
     if _is_lesson_05(notebook):
         for run in runs:
             try:
                 TrainConfig(**{**defaults, **base_params, **run.varied, "seed": run.seed})
             except (TypeError, ValueError) as error:
                 raise ValueError(f"grid: the run {run.name} is not valid: {error}") from None
+        runs = _distinct_trainings(runs, {**defaults, **base_params})
     return runs
+
+
+def _distinct_trainings(runs: list[Run], base_params: dict) -> list[Run]:
+    """Lesson 05's runs without those that would train exactly as an earlier one: a grid of model x
+    reduction trains ResNet-50 (which has no reduction) once per seed, not once per reduction."""
+    kept, trainings = [], set()
+    for run in runs:
+        training = json.dumps(_used(_parameters(run, base_params)), sort_keys=True)
+        if training not in trainings:
+            trainings.add(training)
+            kept.append(run)
+    return kept
 
 
 def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, base_params: dict | None = None,
@@ -184,7 +204,9 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
     todo = []
     for index, run in enumerate(runs):
         record = _read_record(out_dir / run.name)
-        if record and record["status"] == "complete" and record["parameters"] == _parameters(run, base_params):
+        metrics = _metrics(out_dir / run.name) or {}
+        if (record and record["status"] == "complete" and record["parameters"] == _parameters(run, base_params)
+                and metrics.get("status") == "complete"):
             outcomes[index] = Outcome(run, "skipped", record["seconds"], metrics=_metrics(out_dir / run.name))
             progress(outcomes[index].line(index + 1, len(runs)))
         else:
@@ -196,7 +218,7 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
     else:  # spawned, not forked: a fork of a process whose OpenMP threads have run can hang
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
         futures = {pool.submit(execute_run, *args): i for i, args in zip(todo, arguments)}
-        finished = ((futures[future], future.result()) for future in as_completed(futures))
+        finished = ((futures[future], _outcome_of(future, runs[futures[future]])) for future in as_completed(futures))
     try:
         for index, outcome in finished:
             outcomes[index] = outcome
@@ -205,6 +227,14 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
         if jobs > 1:
             pool.shutdown(cancel_futures=True)
     return [outcomes[i] for i in range(len(runs))]
+
+
+def _outcome_of(future, run: Run) -> Outcome:
+    """A worker's outcome; a worker that died (out of memory, say) is a failed run, not a failed sweep."""
+    try:
+        return future.result()
+    except Exception as failure:
+        return Outcome(run, "failed", 0.0, f"{type(failure).__name__}: {_first_line(str(failure))}")
 
 
 def execute_run(notebook: Path, run_dir: Path, run: Run, base_params: dict, threads: int | None = None,
@@ -219,7 +249,8 @@ def execute_run(notebook: Path, run_dir: Path, run: Run, base_params: dict, thre
     start = time.perf_counter()
     try:
         with hold(run_dir):
-            for stale in run_folders(run_dir):  # an earlier attempt that did not complete
+            (run_dir / RECORD).unlink(missing_ok=True)  # the record of an earlier attempt goes first
+            for stale in run_folders(run_dir):  # then what that attempt trained
                 shutil.rmtree(stale, ignore_errors=True)
             if threads is not None:
                 for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -302,6 +333,7 @@ def collect(out_dir: str | Path, write: bool = True) -> list[Row]:
     records = [(folder, record) for folder, record in records if record]
     if not records:
         raise FileNotFoundError(f"no sweep runs (folders with {RECORD}) in {display(out_dir)}")
+    records = _first_of_each_training(records)
     parameter_sets = [_used(record["parameters"]) for _, record in records]
     shared = _shared_parameters(parameter_sets)
     rows = []
@@ -362,12 +394,12 @@ class Comparison:
     runs: tuple[int, int]
 
     @property
-    def clear(self) -> bool:
+    def exceeds_two_errors(self) -> bool:
         """Whether the difference is larger than two standard errors: larger than seeds alone tend to make."""
         return abs(self.difference) > 2 * self.standard_error
 
     def __str__(self) -> str:
-        verdict = "larger" if self.clear else "not larger"
+        verdict = "larger" if self.exceeds_two_errors else "not larger"
         return (f"{self.b} vs {self.a}: {100 * self.difference:+.2f} points, standard error "
                 f"{100 * self.standard_error:.2f} ({self.runs[1]} and {self.runs[0]} runs): {verdict} than two "
                 f"standard errors")
@@ -382,6 +414,11 @@ def compare(rows: list[Row], a: dict, b: dict, metric: str = "final_test_acc") -
         picked = [getattr(row, metric) for row in rows if row.status == "complete"
                   and getattr(row, metric) is not None
                   and all(_text(row.varied.get(k)) == _text(v) for k, v in setting.items())]
+        settings = {label(row.varied) for row in rows if row.status == "complete"
+                    and all(_text(row.varied.get(k)) == _text(v) for k, v in setting.items())}
+        if len(settings) > 1:
+            raise ValueError(f"{setting} matches {len(settings)} settings ({'; '.join(sorted(settings))}); "
+                             f"name more parameters to pick one")
         if len(picked) < 2:
             raise ValueError(f"{setting} has {len(picked)} complete run(s); a spread needs at least 2 "
                              f"(the settings are: {sorted({label(row.varied) for row in rows})})")
@@ -444,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a lesson once per combination of a grid file's parameters and seed (through papermill), "
                     "skipping runs already complete, then print the results averaged over seeds and write "
                     "results.csv and summary.csv in the sweep's folder.",
-        epilog="example: python -m seresnet_lib.experiments notebooks/params/sweep_reduction.yaml --seeds 0 1 2")
+        epilog="example: python -m seresnet_lib.experiments notebooks/params/sweep_ablations.yaml --seeds 0 1 2")
     parser.add_argument("grid_file", help="YAML with grid: (a mapping of parameter -> values, or a list of them), "
                                           "and optionally base:, seeds:, out_dir:, notebook:")
     parser.add_argument("--seeds", type=int, nargs="+", help="the seeds each setting runs with (default: the file's, "
@@ -531,6 +568,17 @@ def _metrics(run_dir: Path) -> dict | None:
 def _final_accuracy(metrics: dict | None) -> float | None:
     epochs = [epoch for epoch in (metrics or {}).get("epochs", []) if epoch.get("test_acc") is not None]
     return epochs[-1]["test_acc"] if epochs else None
+
+
+def _first_of_each_training(records: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """One record per distinct training: runs of an older grid that trained the same way count once."""
+    seen, kept = set(), []
+    for folder, record in records:
+        training = json.dumps(_used(record["parameters"]), sort_keys=True)
+        if training not in seen:
+            seen.add(training)
+            kept.append((folder, record))
+    return kept
 
 
 def _used(parameters: dict) -> dict:

@@ -163,13 +163,14 @@ def show_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: 
 
 
 def plot_sweep_accuracy(rows, labels: dict[str, str] | None = None, title: str = "Test accuracy against size"):
-    """Each run of a sweep as a dot at (parameter count, final test accuracy), each setting's mean
+    """Each complete run of a sweep as a dot at (parameter count, final test accuracy), each setting's mean
     as a cross with a bar of one standard deviation; ``rows`` from ``experiments.collect``.
     ``labels`` renames settings (keys: ``experiments.label`` of a row's parameters)."""
     groups = _by_setting(rows)
     fig, ax = plt.subplots(figsize=(9, 5))
     for color, (name, group) in zip(_colors(len(groups)), groups.items()):
-        done = [row for row in group if row.final_test_acc is not None]
+        done = [row for row in group if row.status == "complete" and row.final_test_acc is not None
+                and row.model_parameters is not None]  # as summarize() counts them
         if not done:
             continue
         x = done[0].model_parameters / 1e6
@@ -188,11 +189,11 @@ def plot_sweep_accuracy(rows, labels: dict[str, str] | None = None, title: str =
 
 
 def plot_sweep_curves(rows, labels: dict[str, str] | None = None, title: str = "Learning curves"):
-    """Test accuracy per epoch of every run (thin) and each setting's mean (thick), one color per setting."""
+    """Test accuracy per epoch of every complete run (thin) and each setting's mean (thick), one color per setting."""
     groups = _by_setting(rows)
     fig, ax = plt.subplots(figsize=(9, 5))
     for color, (name, group) in zip(_colors(len(groups)), groups.items()):
-        curves = [row.curve for row in group if row.curve]
+        curves = [row.curve for row in group if row.curve and row.status == "complete"]
         for curve in curves:
             ax.plot(range(1, len(curve) + 1), [100 * a for a in curve], color=color, alpha=0.3, linewidth=1)
         length = min(map(len, curves)) if curves else 0

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from seresnet_lib import Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, checks, count_multiply_adds
+from seresnet_lib import (Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, checks, count_multiply_adds,
+                          seresnet50)
 
 
 class HandBlock(nn.Module):
@@ -506,3 +507,69 @@ VAR_A, VAR_B = statistics.variance(A), statistics.variance(B)
 def test_difference_spread(answer, passed, message):
     result = checks.check_difference_spread(answer, A, B)
     assert bool(result) is passed and message in result.message
+
+
+def test_difference_spread_accepts_the_rounded_figure_compare_prints_and_needs_two_runs():
+    a, b = [0.476, 0.45, 0.458, 0.472, 0.494], [0.45, 0.428, 0.444, 0.464, 0.452]
+    assert checks.check_difference_spread(0.0096, a, b)
+    assert "at least two runs" in checks.check_difference_spread(0.01, [0.5], b).message
+
+
+@pytest.fixture(scope="module")
+def se_model():
+    torch.manual_seed(0)
+    return seresnet50(num_classes=10).eval(), torch.rand(3, 3, 32, 32)
+
+
+def output_of(model, images, module):
+    stored = []
+    handle = module.register_forward_hook(lambda m, inputs, output: stored.append(output))
+    with torch.no_grad():
+        model(images)
+    handle.remove()
+    return stored[0]
+
+
+@pytest.mark.parametrize(
+    "pick, passed, message",
+    [
+        (lambda m: m.stage4[2].se.gate, True, "Right: (3, 2048) weights"),
+        (lambda m: m.stage4[2].se.gate, False, "flatten the 1 x 1 map away"),
+        (lambda m: m.stage4[2].se, False, "That is the SE module's output"),
+        (lambda m: m.stage4[1].se.gate, False, "Those are the weights of stage4.2, another block"),
+    ],
+)
+def test_recorded_excitations(se_model, pick, passed, message):
+    model, images = se_model
+    answer = output_of(model, images, pick(model))
+    if passed or "another" in message:
+        answer = answer.flatten(1)
+    result = checks.check_recorded_excitations(answer, model, images, stage=4, block=3)
+    assert bool(result) is passed and message in result.message
+
+
+def test_recorded_excitations_with_a_hook_left_behind(se_model):
+    model, images = se_model
+    handle = model.stage4[2].se.gate.register_forward_hook(lambda *args: None)
+    try:
+        assert "1 hook still registered" in checks.check_recorded_excitations(torch.zeros(3, 2048), model, images).message
+    finally:
+        handle.remove()
+
+
+def test_se_switched_off(se_model):
+    model, images = se_model
+
+    def logits(stage, value):
+        handles = [block.se.gate.register_forward_hook(lambda g, i, out: value(out))
+                   for block in getattr(model, f"stage{stage}")]
+        with torch.no_grad():
+            out = model(images)
+        for handle in handles:
+            handle.remove()
+        return out
+
+    assert checks.check_se_switched_off(logits(4, torch.ones_like), model, images)
+    assert "stage 3's SE switched off" in checks.check_se_switched_off(logits(3, torch.ones_like), model, images).message
+    assert "usual logits" in checks.check_se_switched_off(logits(4, lambda out: None), model, images).message
+    assert "Not quite" in checks.check_se_switched_off(logits(4, torch.zeros_like), model, images).message

@@ -92,3 +92,11 @@ def test_fixed_weights_replace_the_excitations_for_every_image(model, images):
     with pytest.raises(ValueError, match="fixed has no weights for stage4.3"):
         with switched_off(model, [4], fixed={"stage4.1": means["stage4.1"], "stage4.2": means["stage4.2"]}):
             pass
+
+
+def test_switching_off_a_stage_without_se_is_refused():
+    model = seresnet50(num_classes=10, se_stages=(4,))
+    with pytest.raises(ValueError, match=r"stage\(s\) 1, 2 of this model have no SE modules to switch off"):
+        with switched_off(model, [1, 2, 4]):
+            pass
+    assert hook_count(model) == 0

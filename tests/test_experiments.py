@@ -178,3 +178,27 @@ def test_a_grid_file_with_an_unknown_key_is_refused(tmp_path):
     path.write_text("grid: {reduction: [4]}\nseed: [0]\n")
     with pytest.raises(ValueError, match="unknown key\\(s\\) seed; allowed: notebook, grid, base, seeds, out_dir"):
         experiments.load_grid_file(path)
+
+
+def test_runs_that_would_train_alike_run_once():
+    runs = experiments.check_grid({"model": ["resnet50", "seresnet50"], "reduction": [4, 16]}, {}, [0],
+                                  experiments.LESSON_05)
+    assert [run.name for run in runs] == ["model=resnet50-reduction=4-seed=0", "model=seresnet50-reduction=4-seed=0",
+                                          "model=seresnet50-reduction=16-seed=0"]  # ResNet-50 has no reduction
+
+
+def test_compare_refuses_a_setting_that_matches_several():
+    rows = [Row({"model": "seresnet50", "reduction": r}, s, 0.5 + s / 100, 0.5, 1, 1.0, "complete")
+            for r in (4, 16) for s in (0, 1)] + [Row({"model": "resnet50", "reduction": None}, s, 0.4 + s / 50, 0.4, 1,
+                                                     1.0, "complete") for s in (0, 1)]
+    with pytest.raises(ValueError, match="matches 2 settings .*name more parameters"):
+        experiments.compare(rows, {"model": "resnet50"}, {"model": "seresnet50"})
+    comparison = experiments.compare(rows, {"model": "resnet50"}, {"reduction": 4})
+    assert comparison.difference == pytest.approx(0.095) and comparison.runs == (2, 2)
+
+
+def test_a_run_whose_results_are_gone_is_not_skipped(notebook, tmp_path):
+    sweep(notebook, {"width": [8]}, tmp_path, seeds=[0], progress=lambda line: None)
+    (tmp_path / "width=8-seed=0" / "run-001" / "metrics.json").unlink()
+    [outcome] = sweep(notebook, {"width": [8]}, tmp_path, seeds=[0], progress=lambda line: None)
+    assert outcome.status == "complete" and (tmp_path / "width=8-seed=0" / "run-001" / "metrics.json").exists()
