@@ -575,7 +575,7 @@ def check_difference_spread(answer, a: list[float], b: list[float]) -> CheckResu
         return math.sqrt(variance(a) / len(a) + variance(b) / len(b))
 
     expected = error(statistics.variance)
-    if math.isclose(answer, expected, rel_tol=1e-2):  # within 1%: 0.96 points, as compare() prints it, is right
+    if math.isclose(answer, expected, rel_tol=1e-2):  # within 1%: 0.0096 (compare()'s "0.96 points") is right
         difference = statistics.fmean(b) - statistics.fmean(a)
         verdict = "larger" if abs(difference) > 2 * expected else "not larger"
         return CheckResult(True, f"{answer:.3g} is right: the difference of the means, {difference:+.3g}, is "

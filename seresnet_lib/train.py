@@ -18,13 +18,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from tqdm.std import tqdm
 
 from .config import TrainConfig
-from .data import load_dataset
+from .data import ImageSplit, load_dataset
 from .loader import BatchLoader
 from .measure import count_parameters
 from .metrics import Tally, evaluate
@@ -139,15 +140,30 @@ def train_run(config: TrainConfig, progress: str = "lines") -> History:
     time: sweeps of short runs use it to skip a kernel start, the imports and the figures per run.
     """
     check_run_folder(config)
+    data = run_data(config)
+    seed_everything(config.seed)
+    model = build_model(config, num_classes=len(data.train_set.classes))
+    return fit(model, data.train_loader, data.test_loader, config, progress=progress)
+
+
+class RunData(NamedTuple):
+    train_set: ImageSplit
+    test_set: ImageSplit
+    train_loader: BatchLoader
+    test_loader: BatchLoader
+
+
+def run_data(config: TrainConfig) -> RunData:
+    """A run's data as lesson 05 prepares it: the splits its seed picks, a shuffled (and, if asked,
+    augmented) training loader, and a test loader in batches of 500, both standardized with the
+    training set's channel statistics if ``config.normalize``."""
     train_set, test_set = load_dataset(config.dataset, config.train_size, config.test_size, seed=config.seed,
                                        data_dir=config.data_dir, download=config.download)
     mean, std = train_set.channel_stats() if config.normalize else (None, None)
     train_loader = BatchLoader(train_set, config.batch_size, shuffle=True, augment=config.augment,
                                mean=mean, std=std, device=config.torch_device, seed=config.seed)
     test_loader = BatchLoader(test_set, 500, mean=mean, std=std, device=config.torch_device)
-    seed_everything(config.seed)
-    model = build_model(config, num_classes=len(train_set.classes))
-    return fit(model, train_loader, test_loader, config, progress=progress)
+    return RunData(train_set, test_set, train_loader, test_loader)
 
 
 def load_trained(out_dir: str | Path, run: bool | str = True, device: str = "auto") -> tuple[nn.Module, TrainConfig,
@@ -158,7 +174,10 @@ def load_trained(out_dir: str | Path, run: bool | str = True, device: str = "aut
     newest with a checkpoint); ``"run-001"`` or a path: that run. FileNotFoundError if there is none.
     """
     out_dir = resolve(out_dir)
-    run_dir = find_run(out_dir, run, fits=lambda metrics: metrics.get("status") == "complete")
+    try:
+        run_dir = find_run(out_dir, run, fits=lambda metrics: metrics.get("status") == "complete")
+    except ValueError as missing:  # a named run that does not exist or has no checkpoint
+        raise FileNotFoundError(str(missing).replace(f"resume={run!r}", f"run={run!r}", 1)) from None
     if run_dir is None:
         raise FileNotFoundError(f"no run with a checkpoint in {display(out_dir)}: {found_runs(out_dir)}")
     state = _read_checkpoint(run_dir / CHECKPOINT)

@@ -25,12 +25,10 @@ from papermill.parameterize import parameterize_notebook
 
 from seresnet_lib import classroom, experiments, grading
 from seresnet_lib.config import TrainConfig
-from seresnet_lib.data import load_dataset
-from seresnet_lib.loader import BatchLoader
 from seresnet_lib.metrics import evaluate
 from seresnet_lib.paths import workdir
 from seresnet_lib.series import lessons
-from seresnet_lib.train import load_trained, train_run
+from seresnet_lib.train import load_trained, run_data, train_run
 from test_notebooks import solutions
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -123,10 +121,10 @@ def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict
     assert [{k: v for k, v in row.items() if k != "seconds"} for row in history.epochs] == epochs
     model, loaded, found = load_trained(TINY_TRAINING["out_dir"])
     assert found == run_dir and loaded.train_size == TINY_TRAINING["train_size"] and not model.training
-    train_set, test_set = load_dataset(loaded.dataset, loaded.train_size, loaded.test_size, seed=loaded.seed)
-    mean, std = train_set.channel_stats() if loaded.normalize else (None, None)
-    _, accuracy = evaluate(model, BatchLoader(test_set, 500, mean=mean, std=std))
+    _, accuracy = evaluate(model, run_data(loaded).test_loader)
     assert accuracy == epochs[-1]["test_acc"]
+    with pytest.raises(FileNotFoundError, match=r"run='run-009': .*run-009 does not exist"):
+        load_trained(TINY_TRAINING["out_dir"], "run-009")
 
 
 def grade_unanswered_then_solved(client, notebook, lesson: Path):
