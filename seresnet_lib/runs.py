@@ -212,6 +212,10 @@ def hold(run_dir: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+_UMASK = os.umask(0o022)  # read once, on import, and put back at once: os.umask can only be read by setting it
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, write) -> None:
     """Write through a temporary file of this process, flushed to disk, then renamed over ``path``.
 
@@ -220,6 +224,8 @@ def atomic_write(path: Path, write) -> None:
     """
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # mkstemp's files are private (0600); the result gets the usual mode
+            os.fchmod(descriptor, 0o666 & ~_UMASK)
         with os.fdopen(descriptor, "wb") as file:
             write(file)
             file.flush()

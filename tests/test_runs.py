@@ -260,3 +260,10 @@ def test_a_corrupt_metrics_file_does_not_break_listing(tmp_path, capsys):
     assert runs.main(["list", str(tmp_path)]) == 0
     assert "run-001   empty" in capsys.readouterr().out
     assert runs.found_runs(tmp_path).endswith("run-001 (a checkpoint).")
+
+
+def test_atomic_write_gives_the_file_the_usual_mode_not_a_private_one(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    atomic_write(tmp_path / "results.csv", lambda file: file.write(b"a,b\n"))
+    assert (tmp_path / "results.csv").stat().st_mode & 0o777 == 0o666 & ~umask
