@@ -159,20 +159,10 @@ def check_grid(grid, base_params: dict, seeds, notebook: Path) -> list[Run]:
                 TrainConfig(**{**defaults, **base_params, **run.varied, "seed": run.seed})
             except (TypeError, ValueError) as error:
                 raise ValueError(f"grid: the run {run.name} is not valid: {error}") from None
-        runs = _distinct_trainings(runs, {**defaults, **base_params})
+        # a grid of model x reduction trains ResNet-50 (which has no reduction) once per seed, not once per r
+        base = {**defaults, **base_params}
+        runs = _once_per_training(runs, lambda run: _parameters(run, base))
     return runs
-
-
-def _distinct_trainings(runs: list[Run], base_params: dict) -> list[Run]:
-    """Lesson 05's runs without those that would train exactly as an earlier one: a grid of model x
-    reduction trains ResNet-50 (which has no reduction) once per seed, not once per reduction."""
-    kept, trainings = [], set()
-    for run in runs:
-        training = json.dumps(_used(_parameters(run, base_params)), sort_keys=True)
-        if training not in trainings:
-            trainings.add(training)
-            kept.append(run)
-    return kept
 
 
 def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, base_params: dict | None = None,
@@ -204,10 +194,10 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
     todo = []
     for index, run in enumerate(runs):
         record = _read_record(out_dir / run.name)
-        metrics = _metrics(out_dir / run.name) or {}
+        metrics = _metrics(out_dir / run.name)
         if (record and record["status"] == "complete" and record["parameters"] == _parameters(run, base_params)
-                and metrics.get("status") == "complete"):
-            outcomes[index] = Outcome(run, "skipped", record["seconds"], metrics=_metrics(out_dir / run.name))
+                and (metrics or {}).get("status") == "complete"):
+            outcomes[index] = Outcome(run, "skipped", record["seconds"], metrics=metrics)
             progress(outcomes[index].line(index + 1, len(runs)))
         else:
             todo.append(index)
@@ -333,7 +323,7 @@ def collect(out_dir: str | Path, write: bool = True) -> list[Row]:
     records = [(folder, record) for folder, record in records if record]
     if not records:
         raise FileNotFoundError(f"no sweep runs (folders with {RECORD}) in {display(out_dir)}")
-    records = _first_of_each_training(records)
+    records = _once_per_training(records, lambda item: item[1]["parameters"])  # older grids may repeat one
     parameter_sets = [_used(record["parameters"]) for _, record in records]
     shared = _shared_parameters(parameter_sets)
     rows = []
@@ -411,11 +401,10 @@ def compare(rows: list[Row], a: dict, b: dict, metric: str = "final_test_acc") -
     error of that difference, sqrt(s_a^2 / n_a + s_b^2 / n_b) with s the sample standard deviation."""
     values = []
     for setting in (a, b):
-        picked = [getattr(row, metric) for row in rows if row.status == "complete"
-                  and getattr(row, metric) is not None
-                  and all(_text(row.varied.get(k)) == _text(v) for k, v in setting.items())]
-        settings = {label(row.varied) for row in rows if row.status == "complete"
-                    and all(_text(row.varied.get(k)) == _text(v) for k, v in setting.items())}
+        matching = [row for row in rows if row.status == "complete"
+                    and all(_text(row.varied.get(k)) == _text(v) for k, v in setting.items())]
+        picked = [getattr(row, metric) for row in matching if getattr(row, metric) is not None]
+        settings = {label(row.varied) for row in matching}
         if len(settings) > 1:
             raise ValueError(f"{setting} matches {len(settings)} settings ({'; '.join(sorted(settings))}); "
                              f"name more parameters to pick one")
@@ -570,14 +559,15 @@ def _final_accuracy(metrics: dict | None) -> float | None:
     return epochs[-1]["test_acc"] if epochs else None
 
 
-def _first_of_each_training(records: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
-    """One record per distinct training: runs of an older grid that trained the same way count once."""
+def _once_per_training(items: list, parameters) -> list:
+    """``items`` without those that train exactly as an earlier one: the same ``parameters(item)``
+    once the parameters its options ignore are set aside (see ``_used``)."""
     seen, kept = set(), []
-    for folder, record in records:
-        training = json.dumps(_used(record["parameters"]), sort_keys=True)
+    for item in items:
+        training = json.dumps(_used(parameters(item)), sort_keys=True)
         if training not in seen:
             seen.add(training)
-            kept.append((folder, record))
+            kept.append(item)
     return kept
 
 
