@@ -22,6 +22,7 @@ from .validate import check_bool, check_choice, check_int, check_number, check_s
 MODELS = ("seresnet50", "resnet50")
 SCHEDULES = ("step", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ class TrainConfig:
     test_size: int | None = None
     seed: int = 0
     device: str = "auto"
-    channels_last: bool = True
+    channels_last: bool = True  # the faster layout on CPUs and GPUs alike (python -m seresnet_lib.benchmark)
+    precision: str = "auto"  # "bf16": bfloat16 autocast; "fp32"; "auto": bf16 on a GPU, fp32 on a CPU
+    torch_compile: bool = False  # torch.compile the model (minutes of compiling first, then faster steps)
+    sync_bn: bool = False  # with several processes (torchrun): batch statistics over all of them
     out_dir: str = "runs/05_train_cifar10"
     resume: bool | str = False  # True: the newest run with a checkpoint; "run-001" or a path: that run
     keep_checkpoints: int | None = 1  # runs in out_dir whose checkpoint is kept, this one included; None: all;
@@ -64,6 +68,7 @@ class TrainConfig:
         check_choice("stem", self.stem, STEMS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("device", self.device, DEVICES)
+        check_choice("precision", self.precision, PRECISIONS)
         check_int("reduction", self.reduction, 1)
         if isinstance(self.se_stages, list):  # as YAML and JSON give it
             object.__setattr__(self, "se_stages", tuple(self.se_stages))
@@ -79,7 +84,8 @@ class TrainConfig:
         check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
         check_number("weight_decay", self.weight_decay, ">= 0", lambda v: 0 <= v < math.inf)
         check_number("lr_gamma", self.lr_gamma, "in (0, 1]", lambda v: 0 < v <= 1)
-        for name in ("zero_init_residual", "nesterov", "augment", "normalize", "channels_last", "download"):
+        for name in ("zero_init_residual", "nesterov", "augment", "normalize", "channels_last", "download",
+                     "torch_compile", "sync_bn"):
             check_bool(name, getattr(self, name))
         if isinstance(self.resume, os.PathLike):
             object.__setattr__(self, "resume", os.fspath(self.resume))
@@ -112,6 +118,13 @@ class TrainConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The dtype to autocast to (None: plain fp32), ``precision`` resolved on this device."""
+        if self.precision == "bf16" or (self.precision == "auto" and self.torch_device.type == "cuda"):
+            return torch.bfloat16
+        return None
 
     def as_dict(self) -> dict:
         return asdict(self)

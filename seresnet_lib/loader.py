@@ -28,11 +28,26 @@ class BatchLoader:
     single image is merged into the one before (batch norm cannot train on one value).
     The order and augmentations come from ``generator``, whose state a checkpoint saves;
     ``restart()`` takes it back to ``seed``.
+
+    ``shard=(rank, world_size)``: for training in several processes (``distributed.py``).
+    Every process draws the same order and augmentations; of each batch of ``batch_size``
+    images it yields only its own share (the shares differ by one image at most), so the
+    processes together see every image once per epoch, and a last batch too small to give
+    each process two images is merged into the one before.
     """
 
     def __init__(self, split: ImageSplit, batch_size: int, *, shuffle: bool = False, augment: bool = False,
-                 mean=None, std=None, device: str | torch.device = "cpu", seed: int = 0):
+                 mean=None, std=None, device: str | torch.device = "cpu", seed: int = 0,
+                 shard: tuple[int, int] = (0, 1)):
         check_int("batch_size", batch_size)
+        rank, world = shard
+        check_int("world_size", world)
+        if not (isinstance(rank, int) and 0 <= rank < world):
+            raise ValueError(f"shard=(rank, world_size) needs 0 <= rank < world_size, got {shard!r}")
+        if world > 1 and batch_size < 2 * world:
+            raise ValueError(f"batch_size={batch_size} cannot give each of {world} processes two images; "
+                             f"allowed: batch_size >= {2 * world}")
+        self.shard = (rank, world)
         self.device = torch.device(device)
         images = split.images.to(self.device)
         # Augmenting loaders keep the split padded once (uint8), so a crop is a strided copy.
@@ -55,12 +70,28 @@ class BatchLoader:
         return len(self.batch_bounds())
 
     def batch_bounds(self) -> list[tuple[int, int]]:
-        """(start, end) positions of each batch in an epoch's order."""
+        """(start, end) positions of each (whole, all processes') batch in an epoch's order."""
         n, b = len(self.labels), self.batch_size
         bounds = [(start, min(start + b, n)) for start in range(0, n, b)]
-        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2 * self.shard[1]:
             bounds[-2:] = [(bounds[-2][0], n)]
         return bounds
+
+    def share(self, start: int, end: int) -> tuple[int, int]:
+        """The positions of batch [start, end) that this process takes."""
+        rank, world = self.shard
+        size = end - start
+        return start + size * rank // world, start + size * (rank + 1) // world
+
+    def loss_weights(self) -> list[float]:
+        """For each batch, what this process's mean loss is multiplied by so that DDP's average of
+        the processes' gradients is the gradient of the whole batch's mean loss: own share x
+        processes / batch (1 in a single process)."""
+        weights = []
+        for first, stop in self.batch_bounds():
+            start, end = self.share(first, stop)
+            weights.append((end - start) * self.shard[1] / (stop - first))
+        return weights
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         # The whole epoch's order and augmentations are drawn at once, on the CPU generator
@@ -72,7 +103,10 @@ class BatchLoader:
         if self.augment:
             crops = torch.randint(0, 2 * PAD + 1, (n, 2), generator=self.generator).to(self.device)
             flips = (torch.rand(n, generator=self.generator) < 0.5).to(self.device)
-        for start, end in self.batch_bounds():
+        for bounds in self.batch_bounds():
+            start, end = self.share(*bounds)
+            if start == end:  # an evaluation batch smaller than the number of processes
+                continue
             indices = order[start:end]
             if self.augment:
                 batch = self.prepare(indices, crops[start:end], flips[start:end])

@@ -6,29 +6,38 @@ diverged) into the run's own folder (``runs.py``). A run stopped after epoch k a
 ends with exactly the numbers of an uninterrupted run on a CPU (on a GPU, cuDNN's
 convolutions may differ in the last bits from run to run). A run whose loss stops being a
 number ends with ``TrainingDiverged``, its last good checkpoint kept.
+
+    python -m seresnet_lib.train notebooks/params/article_recipe.yaml -p epochs 1
+    torchrun --nproc_per_node=4 -m seresnet_lib.train notebooks/params/cifar10_strong.yaml
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import pickle
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
+import yaml
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.std import tqdm
 
 from .config import TrainConfig
 from .data import ImageSplit, load_dataset
 from .loader import BatchLoader
 from .measure import count_parameters
-from .metrics import Tally, evaluate
+from . import distributed
+from .distributed import synchronize_batch_norm
+from .metrics import Tally, autocast, evaluate
 from .models import resnet50, seresnet50
 from .paths import display, resolve
 from .runs import CHECKPOINT, METRICS, atomic_write, check_free, check_writable_folder, find_run, found_runs, \
@@ -38,8 +47,10 @@ from .seeding import seed_everything
 CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
 # (epochs too, for the step schedule: the cosine schedule's shape depends on it.)
+# How a run is computed (device, layout, precision, compiling, processes) may change too: a run
+# started on a GPU can go on on a CPU.
 RESUMABLE_CHANGES = {"epochs", "resume", "keep_checkpoints", "out_dir", "device", "channels_last", "data_dir",
-                     "download"}
+                     "download", "precision", "torch_compile", "sync_bn"}
 
 
 @dataclass
@@ -71,9 +82,13 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig):
-    """SGD (momentum, Nesterov, weight decay) and its per-epoch learning-rate schedule."""
+    """SGD (momentum, Nesterov, weight decay) and its per-epoch learning-rate schedule.
+
+    On a CPU or a GPU, SGD's fused form: one kernel updates every weight (the same arithmetic).
+    """
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay, nesterov=config.nesterov)
+                                weight_decay=config.weight_decay, nesterov=config.nesterov, fused=fused)
     return optimizer, make_scheduler(optimizer, config)
 
 
@@ -84,15 +99,25 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
 
 
-def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer) -> tuple[float, float]:
-    """One pass over ``batches`` of (images N x 3 x H x W, labels N): the mean loss and accuracy."""
+def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer,
+                    autocast_dtype: torch.dtype | None = None, loss_weights: list[float] | None = None
+                    ) -> tuple[float, float]:
+    """One pass over ``batches`` of (images N x 3 x H x W, labels N): the mean loss and accuracy.
+
+    ``autocast_dtype``: the forward pass in mixed precision (bfloat16 needs no loss scaling).
+    ``loss_weights``: one per batch, for several processes (``BatchLoader.loss_weights``).
+    """
     model.train()  # batch norm uses each batch's own statistics (and updates its running ones)
-    tally = Tally(next(model.parameters()).device)  # running sums of the loss and the right answers
+    device = next(model.parameters()).device
+    tally = Tally(device)  # running sums of the loss and the right answers
+    weights = iter(loss_weights) if loss_weights is not None else None
     for images, labels in batches:
-        logits = model(images)  # forward pass: N x classes scores
-        loss = nn.functional.cross_entropy(logits, labels)  # the mean over the batch
+        with autocast(device, autocast_dtype):
+            logits = model(images)  # forward pass: N x classes scores
+            loss = nn.functional.cross_entropy(logits, labels)  # the mean over the batch
         optimizer.zero_grad(set_to_none=True)  # forget the previous batch's gradients
-        loss.backward()  # backward pass: the gradient of the loss for every weight
+        # backward pass: the gradient of the loss for every weight
+        (loss if weights is None else loss * next(weights)).backward()
         optimizer.step()  # SGD: every weight takes a step against its (momentum-smoothed) gradient
         tally.add(logits, labels, loss * len(labels))  # added up on the device: no waiting here
     return tally.result()  # one wait for the device, at the end of the epoch
@@ -109,28 +134,50 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
     ``train_loader`` from its seed, so a model and config give the same run whatever used the
     loader before. ``progress``: "bar" (a progress bar per epoch), "lines" (one line per
     epoch, for papermill and CI), or "auto" (a bar in a terminal or an interactive notebook).
+
+    How the steps run comes from the config too: ``precision`` (bfloat16 autocast),
+    ``torch_compile``, and, in processes that torchrun started (``distributed.py``),
+    DistributedDataParallel, with ``sync_bn`` batch norm over all processes (which converts
+    ``model``'s batch norm layers in place). Then the loaders must be made for this process's
+    shard (``run_data`` does), and only rank 0 prints and writes files.
     """
     if progress not in ("auto", "bar", "lines"):
         raise ValueError(f"progress={progress!r} is not allowed; choose one of 'auto', 'bar', 'lines'")
+    _check_shards(train_loader, test_loader)
     optimizer, scheduler = _optimizer_and_scheduler(model, config, optimizer, scheduler)
-    bar = progress == "bar" or (progress == "auto" and _interactive())
-    run_dir, resuming = _choose_run(config)
+    if config.sync_bn and distributed.active():
+        synchronize_batch_norm(model)  # the same parameters: the optimizer still holds them
+    main = distributed.is_main()
+    bar = main and (progress == "bar" or (progress == "auto" and _interactive()))
+    run_dir, resuming = distributed.broadcast_object(_choose_run(config) if main else None)
     history = History(run_dir=run_dir)
-    with hold(run_dir):
+    with hold(run_dir) if main else nullcontext():
         if resuming:
             _resume(run_dir, config, model, optimizer, scheduler, train_loader, history)
         else:
             train_loader.restart()
-            print(f"new run in {display(run_dir)}")
-        _write_metrics(run_dir, config, model, history, _status(history, config))
+            _say(f"new run in {display(run_dir)}")
+        if main:
+            _write_metrics(run_dir, config, model, history, _status(history, config))
         try:
             _train_epochs(model, train_loader, test_loader, config, optimizer, scheduler, history, bar)
         except TrainingDiverged:
             raise
         except BaseException:  # interrupted or failed: say so to whoever reads metrics.json
-            _write_metrics(run_dir, config, model, history, "stopped")
+            if main:
+                _write_metrics(run_dir, config, model, history, "stopped")
             raise
     return history
+
+
+def stepping_model(model: nn.Module, config: TrainConfig) -> nn.Module:
+    """What the training steps call: ``model`` itself, in DistributedDataParallel when several
+    processes train, compiled if ``config.torch_compile``. Its weights are ``model``'s."""
+    if next(model.parameters()).is_cuda:
+        torch.backends.cudnn.benchmark = True  # time each convolution's algorithms once, keep the fastest
+    if distributed.active():
+        model = DistributedDataParallel(model)
+    return torch.compile(model) if config.torch_compile else model
 
 
 def train_run(config: TrainConfig, progress: str = "lines") -> History:
@@ -139,6 +186,7 @@ def train_run(config: TrainConfig, progress: str = "lines") -> History:
     Same config, same numbers as executing the lesson (on one machine), in a fraction of the
     time: sweeps of short runs use it to skip a kernel start, the imports and the figures per run.
     """
+    distributed.setup(config.device)
     check_run_folder(config)
     data = run_data(config)
     seed_everything(config.seed)
@@ -157,12 +205,14 @@ def run_data(config: TrainConfig) -> RunData:
     """A run's data as lesson 05 prepares it: the splits its seed picks, a shuffled (and, if asked,
     augmented) training loader, and a test loader in batches of 500, both standardized with the
     training set's channel statistics if ``config.normalize``."""
-    train_set, test_set = load_dataset(config.dataset, config.train_size, config.test_size, seed=config.seed,
-                                       data_dir=config.data_dir, download=config.download)
+    with distributed.main_first():  # with several processes, one downloads and the others read
+        train_set, test_set = load_dataset(config.dataset, config.train_size, config.test_size, seed=config.seed,
+                                           data_dir=config.data_dir, download=config.download)
     mean, std = train_set.channel_stats() if config.normalize else (None, None)
+    shard = (distributed.rank(), distributed.world_size())  # (0, 1) in a single process
     train_loader = BatchLoader(train_set, config.batch_size, shuffle=True, augment=config.augment,
-                               mean=mean, std=std, device=config.torch_device, seed=config.seed)
-    test_loader = BatchLoader(test_set, 500, mean=mean, std=std, device=config.torch_device)
+                               mean=mean, std=std, device=config.torch_device, seed=config.seed, shard=shard)
+    test_loader = BatchLoader(test_set, 500, mean=mean, std=std, device=config.torch_device, shard=shard)
     return RunData(train_set, test_set, train_loader, test_loader)
 
 
@@ -189,32 +239,55 @@ def load_trained(out_dir: str | Path, run: bool | str = True, device: str = "aut
 
 def _train_epochs(model, train_loader, test_loader, config, optimizer, scheduler, history, bar) -> None:
     """The epochs still to train, each checkpointed; TrainingDiverged when a loss is not finite."""
-    run_dir = history.run_dir
+    run_dir, main = history.run_dir, distributed.is_main()
+    stepper = stepping_model(model, config)
+    weights = train_loader.loss_weights() if distributed.active() else None
     for epoch in range(len(history.epochs) + 1, config.epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         batches = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, file=sys.stdout) \
             if bar else train_loader
-        train_loss, train_acc = train_one_epoch(model, batches, optimizer)
+        train_loss, train_acc = train_one_epoch(stepper, batches, optimizer, config.autocast_dtype, weights)
         scheduler.step()
-        test_loss, test_acc = evaluate(model, test_loader)
+        if not config.sync_bn:
+            distributed.copy_buffers_from_main(model)  # every process evaluates and keeps rank 0's statistics
+        test_loss, test_acc = evaluate(model, test_loader, config.autocast_dtype)
         row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                    test_acc=test_acc, lr=lr, seconds=round(time.perf_counter() - start, 2))
-        print(f"epoch {epoch:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}  "
-              f"test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.2g}  time {row['seconds']:.1f}s",
-              flush=True)
+        _say(f"epoch {epoch:>3}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2%}  "
+             f"test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.2g}  time {row['seconds']:.1f}s")
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
-            _write_metrics(run_dir, config, model, history, "diverged", diverged=row)
+            if main:
+                _write_metrics(run_dir, config, model, history, "diverged", diverged=row)
             losses = {"training": train_loss, "test": test_loss}
             raise TrainingDiverged(_divergence_message(run_dir, epoch, losses, optimizer, history,
                                                       config.keep_checkpoints))
         history.epochs.append(row)
+        if not main:
+            continue
         if config.keep_checkpoints != 0:
             _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config, history)
         _write_metrics(run_dir, config, model, history, _status(history, config))
         if config.keep_checkpoints is not None and (deleted := keep_newest_checkpoints(run_dir,
                                                                                         config.keep_checkpoints)):
-            print(deleted, flush=True)
+            _say(deleted)
+
+
+def _say(message: str) -> None:
+    """Print (from rank 0 only, when several processes train)."""
+    if distributed.is_main():
+        print(message, flush=True)
+
+
+def _check_shards(train_loader, test_loader) -> None:
+    """Refuse loaders that do not split the batches among the processes that train."""
+    expected = (distributed.rank(), distributed.world_size())
+    for role, loader in (("train_loader", train_loader), ("test_loader", test_loader)):
+        shard = getattr(loader, "shard", (0, 1))
+        if shard != expected:
+            raise ValueError(f"{role} is made for shard {shard} (rank, processes), but this process is rank "
+                             f"{expected[0]} of {expected[1]}; make both loaders with shard=({expected[0]}, "
+                             f"{expected[1]}) (run_data does)")
 
 
 def _choose_run(config: TrainConfig) -> tuple[Path, bool]:
@@ -224,7 +297,7 @@ def _choose_run(config: TrainConfig) -> tuple[Path, bool]:
         run_dir = _run_to_resume(out_dir, config)
         if run_dir is not None:
             return run_dir, True
-        print(f"nothing to resume: {found_runs(out_dir)} Starting a new run.")
+        _say(f"nothing to resume: {found_runs(out_dir)} Starting a new run.")
     return new_run(out_dir), False
 
 
@@ -270,9 +343,9 @@ def _resume(run_dir, config, model, optimizer, scheduler, train_loader, history)
     torch.set_rng_state(state["rng"]["torch"])
     train_loader.generator.set_state(state["rng"]["loader"])
     history.epochs = state["history"]
-    print(f"resumed {display(run_dir)} after epoch {len(history.epochs)}")
+    _say(f"resumed {display(run_dir)} after epoch {len(history.epochs)}")
     if len(history.epochs) >= config.epochs:
-        print(f"the run already has {len(history.epochs)} epochs: nothing to train (raise epochs to go on)")
+        _say(f"the run already has {len(history.epochs)} epochs: nothing to train (raise epochs to go on)")
 
 
 def _status(history: History, config: TrainConfig) -> str:
@@ -417,3 +490,47 @@ def _read_checkpoint(path: Path, config: TrainConfig | None = None) -> dict:
                          f"Only {', '.join(sorted(_resumable_changes(config)))} may change; to continue another run, "
                          f"name it: resume='run-NNN'. {found_runs(path.parent.parent)}")
     return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m seresnet_lib.train [PRESET.yaml] [-p NAME VALUE]...``: lesson 05's run, without the notebook.
+
+    Under ``torchrun --nproc_per_node=N`` every process runs this, and they train together (DDP).
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m seresnet_lib.train",
+        description="Train as lesson 05 does (data, loaders, seeded model, fit), with a preset's parameters. "
+                    "Under torchrun, in several processes with DistributedDataParallel.",
+        epilog="examples: python -m seresnet_lib.train notebooks/params/article_recipe.yaml -p epochs 1\n"
+               "          torchrun --nproc_per_node=4 -m seresnet_lib.train notebooks/params/cifar10_strong.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("preset", nargs="?", help="a YAML file of parameters (notebooks/params/); the rest keep "
+                                                  "their defaults")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter, read as YAML (-p epochs 3 -p sync_bn true); wins over the preset")
+    args = parser.parse_args(argv)
+    try:
+        preset = yaml.safe_load(Path(args.preset).read_text()) if args.preset else {}
+        if not isinstance(preset, dict):
+            raise ValueError(f"{args.preset} must hold a mapping of parameter: value, got {type(preset).__name__}")
+        parameters = {**preset, **{name: yaml.safe_load(value) for name, value in args.parameter}}
+        unknown = sorted(set(parameters) - set(TrainConfig().as_dict()))
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; the parameters are: "
+                             f"{', '.join(TrainConfig().as_dict())}")
+        config = TrainConfig(**parameters)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        history = train_run(config)
+    finally:
+        distributed.teardown()
+    best = history.best
+    _say(f"{display(history.run_dir)}: best test accuracy {best['test_acc']:.2%} (epoch {best['epoch']})"
+         if best else f"{display(history.run_dir)}: no epoch trained")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

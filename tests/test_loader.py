@@ -114,3 +114,43 @@ def test_the_visible_shift_says_where_the_picture_moved_and_where_the_black_stri
             assert black_rows == (list(range(down)) if down >= 0 else list(range(32 + down, 32)))
             assert black_columns == (list(range(right)) if right >= 0 else list(range(32 + right, 32)))
     assert visible_shift((1, 7), flip=False) == (3, -3) and visible_shift((1, 7), flip=True) == (3, 3)
+
+
+@pytest.mark.parametrize("n, batch_size, world", [(96, 16, 2), (102, 32, 3), (37, 500, 2)])
+def test_the_shares_of_the_processes_make_up_each_batch_in_its_order(n, batch_size, world):
+    """Every process draws the same order and augmentations and takes its own contiguous share."""
+    options = dict(shuffle=True, augment=True, seed=5)
+    whole = list(BatchLoader(numbered_split(n), batch_size, **options))
+    shards = [list(BatchLoader(numbered_split(n), batch_size, **options, shard=(rank, world)))
+              for rank in range(world)]
+    assert all(len(shard) == len(whole) for shard in shards)
+    for index, (images, labels) in enumerate(whole):
+        assert torch.equal(torch.cat([shard[index][0] for shard in shards]), images)
+        assert torch.equal(torch.cat([shard[index][1] for shard in shards]), labels)
+        sizes = [len(shard[index][1]) for shard in shards]
+        assert min(sizes) >= 2 and max(sizes) - min(sizes) <= 1  # two images each at least, for batch norm
+
+
+def test_a_last_batch_too_small_to_share_joins_the_one_before():
+    """70 = 2 x 32 + 6: six images give three processes two each; 4 + 32 would not, so they join."""
+    assert BatchLoader(numbered_split(70), 32, shard=(0, 3)).batch_bounds()[-1] == (64, 70)
+    assert BatchLoader(numbered_split(68), 32, shard=(0, 3)).batch_bounds() == [(0, 32), (32, 68)]
+
+
+def test_loss_weights_make_the_average_over_processes_the_mean_over_the_batch():
+    """Shares of 19 and 18 images of a batch of 37: their mean losses count 38/37 and 36/37."""
+    weights = [BatchLoader(numbered_split(37), 64, shard=(rank, 2)).loss_weights() for rank in (0, 1)]
+    assert weights == [[36 / 37], [38 / 37]]
+    assert BatchLoader(numbered_split(37), 16).loss_weights() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("shard, message", [((2, 2), "0 <= rank < world_size"), ((0, 0), "world_size"),
+                                            ((-1, 2), "0 <= rank < world_size")])
+def test_a_shard_outside_the_processes_is_refused(shard, message):
+    with pytest.raises(ValueError, match=message):
+        BatchLoader(numbered_split(8), 4, shard=shard)
+
+
+def test_a_batch_too_small_for_two_images_per_process_is_refused():
+    with pytest.raises(ValueError, match="batch_size=4 cannot give each of 3 processes two images"):
+        BatchLoader(numbered_split(8), 4, shard=(0, 3))

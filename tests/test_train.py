@@ -259,9 +259,9 @@ def test_progress_bar_only_where_someone_watches(monkeypatch):
 def test_fit_runs_train_one_epoch_once_per_epoch(tmp_path, monkeypatch):
     calls = []
 
-    def counted(model, batches, optimizer):
+    def counted(model, batches, optimizer, *options):
         calls.append(len(batches))
-        return train_one_epoch(model, batches, optimizer)
+        return train_one_epoch(model, batches, optimizer, *options)
 
     monkeypatch.setattr(train, "train_one_epoch", counted)
     history, _ = run(tmp_path, epochs=3)
@@ -379,7 +379,7 @@ def metrics_of(run_dir):
 def test_metrics_carry_the_status_running_then_complete(tmp_path, monkeypatch):
     seen = []
 
-    def watched(model, batches, optimizer):
+    def watched(model, batches, optimizer, *options):
         run_dir = sorted(tmp_path.iterdir())[-1]
         seen.append((metrics_of(run_dir)["status"], (run_dir / "lock").exists()))
         return train_one_epoch(model, batches, optimizer)
@@ -392,7 +392,7 @@ def test_metrics_carry_the_status_running_then_complete(tmp_path, monkeypatch):
 
 
 def test_a_diverged_run_stops_keeps_its_last_good_checkpoint_and_says_why(tmp_path, monkeypatch):
-    def diverging(model, batches, optimizer):
+    def diverging(model, batches, optimizer, *options):
         loss, accuracy = train_one_epoch(model, batches, optimizer)
         return (float("nan"), accuracy) if len(calls) == 2 else (loss, accuracy)
 
@@ -553,3 +553,24 @@ def test_keep_checkpoints_counts_this_run_and_spares_a_run_in_training(tmp_path)
         run(tmp_path, epochs=1, keep_checkpoints=2)
     assert [r.name for r in sorted(tmp_path.iterdir()) if (r / "checkpoint.pt").exists()] == \
            ["run-001", "run-003", "run-004"]
+
+
+def test_the_command_line_trains_a_preset_with_parameters_over_it(tmp_path, capsys):
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("epochs: 5\nbatch_size: 16\ntrain_size: 32\ntest_size: 16\n")
+    assert train.main([str(preset), "-p", "epochs", "1", "-p", "out_dir", str(tmp_path / "runs")]) == 0
+    metrics = json.loads((tmp_path / "runs" / "run-001" / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and len(metrics["epochs"]) == 1  # -p wins over the preset
+    assert metrics["parameters"]["batch_size"] == 16
+    assert "best test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-p", "epoch", "3"], "unknown parameter(s): epoch; the parameters are: dataset"),
+    (["-p", "precision", "fp16"], "precision"),
+    (["missing.yaml"], "missing.yaml"),
+])
+def test_the_command_line_refuses_bad_parameters_before_training(tmp_path, capsys, arguments, message):
+    assert train.main(arguments + ["-p", "out_dir", str(tmp_path / "runs")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
