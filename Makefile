@@ -25,9 +25,10 @@ record: $(STAMP)
 test: $(STAMP)
 	$(PYTHON) -m pytest
 
-# Batch loader vs torch DataLoader with per-image transforms, side by side.
+# Side by side, in one run: the training step against timm's (and fit's speed options), evaluation,
+# an epoch of fit against the article's loop, the batch loader against DataLoader. BENCHMARK_ARGS="step --no-compile"
 benchmark: $(STAMP)
-	$(PYTHON) -m seresnet_lib.benchmark
+	$(PYTHON) -m seresnet_lib.benchmark $(BENCHMARK_ARGS)
 
 # JupyterLab on the lessons. As root (usual in a container) it needs --allow-root, passed only then.
 lab: $(STAMP)

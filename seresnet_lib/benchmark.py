@@ -1,24 +1,53 @@
 """Side-by-side throughput measurements, in one process and one run.
 
-    python -m seresnet_lib.benchmark            # batch loader vs DataLoader, 10,000 images
+    python -m seresnet_lib.benchmark                  # all four comparisons (about 5 minutes on 2 cores)
+    python -m seresnet_lib.benchmark step eval        # some of them
+    python -m seresnet_lib.benchmark --json out.json  # the figures as JSON too
 
-The comparison is the point, not the absolute numbers: both loaders deliver the same
-thing (augmented, normalized float batches) from the same images on the same machine.
+- **step**: one SGD training step (Nesterov momentum, weight decay) of the library's SE-ResNet-50
+  and of timm's ``legacy_seresnet50`` (the same architecture), each in contiguous and
+  channels-last layout with the same optimizer; then the step ``fit`` takes (channels-last,
+  fused SGD) and every speed option the library offers (bfloat16 autocast, ``torch.compile``).
+- **eval**: evaluation throughput of both models.
+- **fit**: one epoch of ``fit`` (loading, augmentation, training, evaluation) against the
+  article's loop with the same model: a ``DataLoader`` with per-image transforms and 4 workers,
+  and ``.item()`` every step.
+- **loader**: the batch loader against a ``DataLoader`` with per-image transforms.
+
+Steps are timed in turns (every variant once per round, so a machine slowing down or speeding
+up touches all alike) after warm-up steps, and the median round is reported. The comparison
+is the point, not the absolute numbers, which differ 4-5x between machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import io
+import json
+import statistics
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
+from contextlib import redirect_stdout
 
 import torch
 from PIL import Image
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from .config import TrainConfig
 from .data import ImageSplit, synthetic_cifar
 from .loader import BatchLoader
+from .metrics import autocast, evaluate
+from .models import seresnet50
+from .seeding import seed_everything
+from .train import fit
+
+PARTS = ("step", "eval", "fit", "loader")
+CLASSES = 10
 
 
 class PerImageDataset(Dataset):
@@ -34,6 +63,177 @@ class PerImageDataset(Dataset):
 
     def __getitem__(self, index):
         return self.transform(Image.fromarray(self.images[index])), self.labels[index]
+
+
+def timm_seresnet50(num_classes: int = CLASSES) -> nn.Module:
+    """timm's ``legacy_seresnet50``: the Caffe-faithful SE-ResNet-50, the reference of our tests."""
+    import timm  # a test dependency, imported only here
+
+    return timm.create_model("legacy_seresnet50", num_classes=num_classes)
+
+
+def in_turns(runs: dict[str, Callable[[], None]], images: int, repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Images per second of each run, each called ``warmup`` times, then once per round for ``repeats``
+    rounds, in turns; the median round of each (every call processes ``images`` images)."""
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            rates[name].append(images / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def training_step(model: nn.Module, batch_size: int, layout=torch.channels_last, fused: bool = False,
+                  autocast_dtype: torch.dtype | None = None, steps: int = 2, seed: int = 0) -> Callable[[], None]:
+    """``steps`` SGD steps of ``model`` on a fixed random batch (batch_size x 3 x 32 x 32), as ``fit`` takes them:
+    lr 0.01, Nesterov momentum 0.9, weight decay 5e-4, gradients set to None, no host synchronisation."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch_size, 3, 32, 32, generator=generator).contiguous(memory_format=layout)
+    labels = torch.randint(0, CLASSES, (batch_size,), generator=generator)
+    model = model.to(memory_format=layout).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True,
+                                fused=fused)
+
+    def run() -> None:
+        for _ in range(steps):
+            with autocast(images.device, autocast_dtype):
+                loss = nn.functional.cross_entropy(model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return run
+
+
+FIT_STEP = "fit's step (channels_last, fused SGD)"
+OPTIONS = {"bf16 autocast": "fit's step + bf16 autocast", "torch.compile": "fit's step + torch.compile"}
+
+
+def compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int = 2, with_compile: bool = True,
+                           seed: int = 0) -> dict:
+    """Training steps per second (as images/s) of both models in both layouts and of fit's options.
+
+    Returns {"images/s": {variant: rate}, "ratios": {...}, "compile seconds": s or None, "compile error":
+    why torch.compile could not run, or None}.
+    """
+    cl, contiguous = torch.channels_last, torch.contiguous_format
+    seed_everything(seed)
+    ours, timm = seresnet50(CLASSES), timm_seresnet50()  # each variant trains its own copy
+    runs = {
+        "ours, contiguous": training_step(copy.deepcopy(ours), batch_size, contiguous, steps=steps),
+        "ours, channels_last": training_step(copy.deepcopy(ours), batch_size, cl, steps=steps),
+        "timm, contiguous": training_step(copy.deepcopy(timm), batch_size, contiguous, steps=steps),
+        "timm, channels_last": training_step(copy.deepcopy(timm), batch_size, cl, steps=steps),
+        FIT_STEP: training_step(copy.deepcopy(ours), batch_size, cl, fused=True, steps=steps),
+        OPTIONS["bf16 autocast"]: training_step(copy.deepcopy(ours), batch_size, cl, fused=True,
+                                                autocast_dtype=torch.bfloat16, steps=steps),
+    }
+    compile_seconds = compile_error = None
+    if with_compile:
+        compiled = torch.compile(copy.deepcopy(ours).to(memory_format=cl))
+        start = time.perf_counter()
+        try:
+            training_step(compiled, batch_size, cl, fused=True, steps=1)()  # compiles forward and backward
+            compile_seconds = time.perf_counter() - start
+            runs[OPTIONS["torch.compile"]] = training_step(compiled, batch_size, cl, fused=True, steps=steps)
+        except Exception as error:  # no C++ compiler, say: the other figures still stand
+            compile_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    rates = in_turns(runs, batch_size * steps, repeats)
+    timm_best = max(rates["timm, contiguous"], rates["timm, channels_last"])
+    ours_best = max(rates["ours, contiguous"], rates["ours, channels_last"])
+    ratios = {
+        "ours / timm, each in its faster layout (same SGD)": ours_best / timm_best,
+        "channels_last / contiguous, ours": rates["ours, channels_last"] / rates["ours, contiguous"],
+        "fit's step / timm's faster layout": rates[FIT_STEP] / timm_best,
+    }
+    fastest = max((option for option, name in OPTIONS.items() if name in rates), key=lambda o: rates[OPTIONS[o]])
+    ratios[f"fastest option ({fastest}) / timm's faster layout"] = rates[OPTIONS[fastest]] / timm_best
+    return {"images/s": rates, "ratios": ratios, "compile seconds": compile_seconds, "compile error": compile_error}
+
+
+def compare_evaluation(batch_size: int = 500, repeats: int = 5, seed: int = 0) -> dict:
+    """Forward passes without gradients (eval mode, channels-last) of both models, and ours in bf16."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch_size, 3, 32, 32, generator=generator).contiguous(memory_format=torch.channels_last)
+    seed_everything(seed)
+    models = {"ours": seresnet50(CLASSES), "timm": timm_seresnet50()}
+
+    def forward(model: nn.Module, dtype=None) -> Callable[[], None]:
+        model = model.to(memory_format=torch.channels_last).eval()
+
+        def run() -> None:
+            with torch.no_grad(), autocast(images.device, dtype):
+                model(images)
+        return run
+
+    rates = in_turns({"ours": forward(models["ours"]), "timm": forward(models["timm"]),
+                      "ours, bf16 autocast": forward(models["ours"], torch.bfloat16)}, batch_size, repeats)
+    return {"images/s": rates, "ratios": {"ours / timm": rates["ours"] / rates["timm"],
+                                          "ours bf16 / timm": rates["ours, bf16 autocast"] / rates["timm"]}}
+
+
+def article_epoch(model: nn.Module, train: ImageSplit, test: ImageSplit, batch_size: int, workers: int,
+                  augment: bool) -> tuple[float, float]:
+    """The article's loop: per-image transforms in DataLoader workers, plain SGD, ``.item()`` every step,
+    then the test set. Returns (training loss, test accuracy)."""
+    steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []
+    with warnings.catch_warnings():  # on 2 cores torch advises fewer than the article's 4 workers
+        warnings.filterwarnings("ignore", message="This DataLoader will create")
+        train_batches = DataLoader(PerImageDataset(train, transforms.Compose([*steps, transforms.ToTensor()])),
+                                   batch_size=batch_size, shuffle=True, num_workers=workers)
+        test_batches = DataLoader(PerImageDataset(test, transforms.ToTensor()), batch_size=batch_size,
+                                  num_workers=workers)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
+        model.train()
+        total = 0.0
+        for images, labels in train_batches:
+            loss = nn.functional.cross_entropy(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(labels)
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for images, labels in test_batches:
+                correct += (model(images).argmax(1) == labels).sum().item()
+    return total / len(train.labels), correct / len(test.labels)
+
+
+def compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int = 128, workers: int = 4,
+                      augment: bool = True, seed: int = 0) -> dict:
+    """One epoch of ``fit`` against the article's loop, same model and initial weights, in seconds.
+
+    Both train on ``n`` synthetic images (random crop and flip with ``augment``) and evaluate on
+    ``test_size``. ``fit`` runs as configured by default (channels-last, fused SGD, the batch
+    loader) without writing a checkpoint, as the article's loop writes none.
+    """
+    train, test = synthetic_cifar(n, seed=seed), synthetic_cifar(test_size, seed=seed + 1)
+    seed_everything(seed)
+    initial = seresnet50(CLASSES)
+
+    def fresh(layout) -> nn.Module:
+        return copy.deepcopy(initial).to(memory_format=layout)
+
+    seconds = {}
+    start = time.perf_counter()
+    article_epoch(fresh(torch.contiguous_format), train, test, batch_size, workers, augment)
+    seconds["the article's loop"] = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as out_dir:
+        config = TrainConfig(epochs=1, batch_size=batch_size, augment=augment, device="cpu", seed=seed,
+                             keep_checkpoints=0, out_dir=out_dir)
+        train_loader = BatchLoader(train, batch_size, shuffle=True, augment=augment, seed=seed)
+        test_loader = BatchLoader(test, 500)
+        start = time.perf_counter()
+        with redirect_stdout(io.StringIO()):  # fit's epoch line is not part of the report
+            fit(fresh(torch.channels_last), train_loader, test_loader, config, progress="lines")
+        seconds["fit"] = time.perf_counter() - start
+    return {"seconds": seconds, "images/s": {name: n / s for name, s in seconds.items()},
+            "ratios": {"fit / the article's loop": seconds["the article's loop"] / seconds["fit"]}}
 
 
 def images_per_second(batches) -> float:
@@ -68,18 +268,84 @@ def compare_loaders(n: int = 10_000, batch_size: int = 128, workers: int = 4, se
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m seresnet_lib.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=10_000)
+def run(parts=PARTS, images: int = 10_000, batch_size: int = 128, repeats: int = 5, workers: int = 4,
+        with_compile: bool = True, steps: int = 2, report: Callable[[str], None] = print) -> dict:
+    """The comparisons named in ``parts``, each reported as it ends; all figures in one dict."""
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown part(s) {', '.join(unknown)}; the parts are: {', '.join(PARTS)}")
+    results: dict = {"machine": machine()}
+    report(f"{results['machine']}; batch {batch_size}, 32 x 32 images, fp32 unless said")
+    if "step" in parts:
+        step = results["step"] = compare_training_steps(batch_size, repeats, steps, with_compile)
+        note = ("torch.compile not measured (--no-compile)" if not with_compile else
+                f"torch.compile failed: {step['compile error']}" if step["compile error"] else
+                f"torch.compile took {step['compile seconds']:.0f} s before its first step")
+        _report(report, f"training step, median of {repeats} rounds in turns", step, note)
+    if "eval" in parts:
+        results["eval"] = compare_evaluation(min(500, images), repeats)
+        _report(report, f"evaluation, median of {repeats} rounds in turns", results["eval"])
+    if "fit" in parts:
+        results["fit"] = compare_fit_epoch(images, max(images // 5, 2), batch_size, workers)
+        _report(report, f"one epoch of {images:,} images with crop and flip, then {max(images // 5, 2):,} test "
+                        f"images (DataLoader: {workers} workers)", results["fit"])
+    if "loader" in parts:
+        loaders = compare_loaders(images, batch_size, workers)
+        results["loader"] = {"images/s": {k: v for k, v in loaders.items() if k != "speed-up"},
+                             "ratios": {"BatchLoader / DataLoader": loaders["speed-up"]}}
+        _report(report, f"one augmented epoch of {images:,} images through each loader "
+                        f"(DataLoader: {workers} workers)", results["loader"])
+    return results
+
+
+def machine() -> str:
+    cpu = torch.backends.cpu.get_cpu_capability()
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"torch {torch.__version__}, CPU {cpu}, {torch.get_num_threads()} threads{gpu}"
+
+
+def _report(report, title: str, result: dict, note: str | None = None) -> None:
+    report(f"\n{title}")
+    for name, ratio in result["ratios"].items():
+        report(f"  {name:<62} {ratio:6.2f}x")
+    for name, rate in result["images/s"].items():
+        report(f"  {name:<62} {rate:8.1f} images/s")
+    for name, value in result.get("seconds", {}).items():
+        report(f"  {name:<62} {value:8.1f} s")
+    if note:
+        report(f"  {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seresnet_lib.benchmark", description=__doc__.splitlines()[0],
+                                     epilog="parts: step (training step, ours vs timm, and fit's options), eval, "
+                                            "fit (an epoch of fit vs the article's loop), loader")
+    parser.add_argument("parts", nargs="*", default=list(PARTS), metavar="PART",
+                        help=f"which comparisons ({', '.join(PARTS)}; default: all)")
+    parser.add_argument("--images", type=int, default=10_000, help="images per epoch for fit and loader (10,000)")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds in turns after warm-up (median; 5)")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader worker processes (the article's 4)")
+    parser.add_argument("--steps", type=int, default=2, help="training steps per timed call (2)")
+    parser.add_argument("--no-compile", dest="with_compile", action="store_false",
+                        help="skip torch.compile (it takes a minute or more before its first step)")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
-    print(f"one augmented epoch of {args.images:,} CIFAR-shaped images, batch {args.batch_size}, "
-          f"{torch.get_num_threads()} threads, DataLoader with {args.workers} workers")
-    result = compare_loaders(args.images, args.batch_size, args.workers)
-    for name, value in result.items():
-        print(f"  {name:<40} {value:10.1f}" + ("x" if name == "speed-up" else " images/s"))
+    for name, least in (("images", 2), ("batch_size", 2), ("repeats", 1), ("steps", 1)):
+        if getattr(args, name) < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}")
+    if args.workers < 0:
+        parser.error("--workers must be 0 or more")
+    try:
+        results = run(args.parts, args.images, args.batch_size, args.repeats, args.workers, args.with_compile,
+                      args.steps)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,8 +1,12 @@
-"""The loader benchmark runs and compares like with like (speed is measured by `make benchmark`, not asserted)."""
+"""The benchmark runs and compares like with like (speed is measured by `make benchmark`, not asserted)."""
 
+import json
+
+import pytest
 import torch
 from torchvision.transforms.functional import pil_to_tensor
 
+from seresnet_lib import benchmark
 from seresnet_lib.benchmark import PerImageDataset, compare_loaders
 from seresnet_lib.data import synthetic_cifar
 
@@ -36,3 +40,34 @@ def test_compare_loaders_reports_both_and_their_ratio():
     batched = result["BatchLoader, batch-wise on the device"]
     assert per_image > 0 and batched > 0
     assert result["speed-up"] == batched / per_image
+
+
+def test_the_whole_benchmark_runs_at_a_tiny_size_and_its_ratios_are_its_figures(tmp_path, capsys):
+    """Every part, as `make benchmark` runs it, on 16 images in batches of 4 (torch.compile left out)."""
+    out = tmp_path / "benchmark.json"
+    assert benchmark.main(["--images", "16", "--batch-size", "4", "--repeats", "1", "--steps", "1", "--workers",
+                           "0", "--no-compile", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert set(results) == {"machine", *benchmark.PARTS}
+    step = results["step"]["images/s"]
+    assert set(step) == {"ours, contiguous", "ours, channels_last", "timm, contiguous", "timm, channels_last",
+                         benchmark.FIT_STEP, benchmark.OPTIONS["bf16 autocast"]}
+    ratios = results["step"]["ratios"]
+    assert ratios["ours / timm, each in its faster layout (same SGD)"] == pytest.approx(
+        max(step["ours, contiguous"], step["ours, channels_last"]) / max(step["timm, contiguous"],
+                                                                         step["timm, channels_last"]))
+    fit = results["fit"]
+    assert fit["ratios"]["fit / the article's loop"] == pytest.approx(
+        fit["seconds"]["the article's loop"] / fit["seconds"]["fit"])
+    assert results["eval"]["ratios"]["ours / timm"] == pytest.approx(
+        results["eval"]["images/s"]["ours"] / results["eval"]["images/s"]["timm"])
+    printed = capsys.readouterr().out
+    for title in ("training step", "evaluation", "one epoch of 16 images", "through each loader"):
+        assert title in printed
+
+
+def test_an_unknown_part_is_refused_before_any_measurement(capsys):
+    with pytest.raises(SystemExit) as exit:
+        benchmark.main(["steps"])
+    assert exit.value.code == 2
+    assert "unknown part(s) steps; the parts are: step, eval, fit, loader" in capsys.readouterr().err
