@@ -1,6 +1,6 @@
 """Side-by-side throughput measurements, in one process and one run.
 
-    python -m seresnet_lib.benchmark                  # all four comparisons (about 5 minutes on 2 cores)
+    python -m seresnet_lib.benchmark                  # all four comparisons (about 8 minutes on 2 cores)
     python -m seresnet_lib.benchmark step eval        # some of them
     python -m seresnet_lib.benchmark --json out.json  # the figures as JSON too
 
@@ -11,12 +11,13 @@
 - **eval**: evaluation throughput of both models.
 - **fit**: one epoch of ``fit`` (loading, augmentation, training, evaluation) against the
   article's loop with the same model: a ``DataLoader`` with per-image transforms and 4 workers,
-  and ``.item()`` every step.
+  contiguous layout, SGD's default form (on the CPU a loop over the weights) and ``.item()`` every step.
 - **loader**: the batch loader against a ``DataLoader`` with per-image transforms.
 
 Steps are timed in turns (every variant once per round, so a machine slowing down or speeding
 up touches all alike) after warm-up steps, and the median round is reported. The comparison
-is the point, not the absolute numbers, which differ 4-5x between machines.
+is the point, not the absolute numbers, which differ 4-5x between machines. Everything runs on
+the CPU: the GPU path is ``fit``'s (see README, Performance).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from torchvision import transforms
 from .config import TrainConfig
 from .data import ImageSplit, synthetic_cifar
 from .loader import BatchLoader
-from .metrics import autocast, evaluate
+from .metrics import autocast
 from .models import seresnet50
 from .seeding import seed_everything
 from .train import fit
@@ -205,12 +206,17 @@ def article_epoch(model: nn.Module, train: ImageSplit, test: ImageSplit, batch_s
 
 
 def compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int = 128, workers: int = 4,
-                      augment: bool = True, seed: int = 0) -> dict:
-    """One epoch of ``fit`` against the article's loop, same model and initial weights, in seconds.
+                      augment: bool = True, rounds: int = 2, seed: int = 0) -> dict:
+    """Epochs of ``fit`` against the article's loop, same model and initial weights, in seconds.
 
-    Both train on ``n`` synthetic images (random crop and flip with ``augment``) and evaluate on
-    ``test_size``. ``fit`` runs as configured by default (channels-last, fused SGD, the batch
-    loader) without writing a checkpoint, as the article's loop writes none.
+    Both train on ``n`` synthetic images (random crop and flip with ``augment``), from their
+    loaders' construction on, and evaluate on ``test_size`` (the article's loop in batches of
+    ``batch_size``, ``fit`` in the batches of 500 that ``run_data`` makes). ``fit`` runs as
+    configured by default (channels-last, fused SGD, the batch loader) without writing a
+    checkpoint, as the article's loop writes none. Each layout takes a warm-up step first, so
+    that neither side pays for starting PyTorch's kernels. ``rounds`` epochs each, in the order
+    article, fit, fit, article, ... (a machine that speeds up or slows down meanwhile touches both
+    alike); the mean of each side's.
     """
     train, test = synthetic_cifar(n, seed=seed), synthetic_cifar(test_size, seed=seed + 1)
     seed_everything(seed)
@@ -219,21 +225,29 @@ def compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int =
     def fresh(layout) -> nn.Module:
         return copy.deepcopy(initial).to(memory_format=layout)
 
-    seconds = {}
-    start = time.perf_counter()
-    article_epoch(fresh(torch.contiguous_format), train, test, batch_size, workers, augment)
-    seconds["the article's loop"] = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as out_dir:
-        config = TrainConfig(epochs=1, batch_size=batch_size, augment=augment, device="cpu", seed=seed,
-                             keep_checkpoints=0, out_dir=out_dir)
-        train_loader = BatchLoader(train, batch_size, shuffle=True, augment=augment, seed=seed)
-        test_loader = BatchLoader(test, 500)
-        start = time.perf_counter()
-        with redirect_stdout(io.StringIO()):  # fit's epoch line is not part of the report
-            fit(fresh(torch.channels_last), train_loader, test_loader, config, progress="lines")
-        seconds["fit"] = time.perf_counter() - start
+    def article() -> None:
+        article_epoch(fresh(torch.contiguous_format), train, test, batch_size, workers, augment)
+
+    def library() -> None:
+        with tempfile.TemporaryDirectory() as out_dir, redirect_stdout(io.StringIO()):  # fit's epoch line
+            config = TrainConfig(epochs=1, batch_size=batch_size, augment=augment, device="cpu", seed=seed,
+                                 keep_checkpoints=0, out_dir=out_dir)
+            train_loader = BatchLoader(train, batch_size, shuffle=True, augment=augment, seed=seed)
+            fit(fresh(torch.channels_last), train_loader, BatchLoader(test, 500), config, progress="lines")
+
+    for layout in (torch.contiguous_format, torch.channels_last):
+        training_step(fresh(layout), min(batch_size, 8), layout, steps=1)()
+    times: dict[str, list[float]] = {"the article's loop": [], "fit": []}
+    for index in range(rounds):
+        order = [("the article's loop", article), ("fit", library)]
+        for name, epoch in order if index % 2 == 0 else reversed(order):
+            start = time.perf_counter()
+            epoch()
+            times[name].append(time.perf_counter() - start)
+    seconds = {name: statistics.fmean(values) for name, values in times.items()}
     return {"seconds": seconds, "images/s": {name: n / s for name, s in seconds.items()},
-            "ratios": {"fit / the article's loop": seconds["the article's loop"] / seconds["fit"]}}
+            "ratios": {"fit / the article's loop": seconds["the article's loop"] / seconds["fit"]},
+            "rounds": times}
 
 
 def images_per_second(batches) -> float:
@@ -269,11 +283,9 @@ def compare_loaders(n: int = 10_000, batch_size: int = 128, workers: int = 4, se
 
 
 def run(parts=PARTS, images: int = 10_000, batch_size: int = 128, repeats: int = 5, workers: int = 4,
-        with_compile: bool = True, steps: int = 2, report: Callable[[str], None] = print) -> dict:
+        with_compile: bool = True, steps: int = 2, fit_rounds: int = 2, report: Callable[[str], None] = print) -> dict:
     """The comparisons named in ``parts``, each reported as it ends; all figures in one dict."""
-    unknown = sorted(set(parts) - set(PARTS))
-    if unknown:
-        raise ValueError(f"unknown part(s) {', '.join(unknown)}; the parts are: {', '.join(PARTS)}")
+    check_parts(parts)
     results: dict = {"machine": machine()}
     report(f"{results['machine']}; batch {batch_size}, 32 x 32 images, fp32 unless said")
     if "step" in parts:
@@ -286,9 +298,9 @@ def run(parts=PARTS, images: int = 10_000, batch_size: int = 128, repeats: int =
         results["eval"] = compare_evaluation(min(500, images), repeats)
         _report(report, f"evaluation, median of {repeats} rounds in turns", results["eval"])
     if "fit" in parts:
-        results["fit"] = compare_fit_epoch(images, max(images // 5, 2), batch_size, workers)
+        results["fit"] = compare_fit_epoch(images, max(images // 5, 2), batch_size, workers, rounds=fit_rounds)
         _report(report, f"one epoch of {images:,} images with crop and flip, then {max(images // 5, 2):,} test "
-                        f"images (DataLoader: {workers} workers)", results["fit"])
+                        f"images (DataLoader: {workers} workers), mean of {fit_rounds} each", results["fit"])
     if "loader" in parts:
         loaders = compare_loaders(images, batch_size, workers)
         results["loader"] = {"images/s": {k: v for k, v in loaders.items() if k != "speed-up"},
@@ -298,10 +310,16 @@ def run(parts=PARTS, images: int = 10_000, batch_size: int = 128, repeats: int =
     return results
 
 
+def check_parts(parts) -> None:
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown part(s) {', '.join(unknown)}; the parts are: {', '.join(PARTS)}")
+
+
 def machine() -> str:
+    """What the figures were measured on: every part runs on the CPU."""
     cpu = torch.backends.cpu.get_cpu_capability()
-    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"torch {torch.__version__}, CPU {cpu}, {torch.get_num_threads()} threads{gpu}"
+    return f"torch {torch.__version__}, on the CPU ({cpu}, {torch.get_num_threads()} threads)"
 
 
 def _report(report, title: str, result: dict, note: str | None = None) -> None:
@@ -327,20 +345,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="rounds in turns after warm-up (median; 5)")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader worker processes (the article's 4)")
     parser.add_argument("--steps", type=int, default=2, help="training steps per timed call (2)")
+    parser.add_argument("--fit-rounds", type=int, default=2,
+                        help="epochs of each side in the fit comparison, in the order ABBA... (2)")
     parser.add_argument("--no-compile", dest="with_compile", action="store_false",
                         help="skip torch.compile (it takes a minute or more before its first step)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
-    for name, least in (("images", 2), ("batch_size", 2), ("repeats", 1), ("steps", 1)):
+    for name, least in (("images", 2), ("batch_size", 2), ("repeats", 1), ("steps", 1), ("fit_rounds", 1)):
         if getattr(args, name) < least:
             parser.error(f"--{name.replace('_', '-')} must be at least {least}")
     if args.workers < 0:
         parser.error("--workers must be 0 or more")
     try:
-        results = run(args.parts, args.images, args.batch_size, args.repeats, args.workers, args.with_compile,
-                      args.steps)
+        check_parts(args.parts)
     except ValueError as error:
         parser.error(str(error))
+    results = run(args.parts, args.images, args.batch_size, args.repeats, args.workers, args.with_compile, args.steps,
+                  args.fit_rounds)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)

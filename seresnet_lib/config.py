@@ -52,7 +52,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     channels_last: bool = True  # the faster layout on CPUs and GPUs alike (python -m seresnet_lib.benchmark)
-    precision: str = "auto"  # "bf16": bfloat16 autocast; "fp32"; "auto": bf16 on a GPU, fp32 on a CPU
+    precision: str = "auto"  # "bf16": bfloat16 autocast; "fp32"; "auto": bf16 on a GPU that has it, else fp32
     torch_compile: bool = False  # torch.compile the model (minutes of compiling first, then faster steps)
     sync_bn: bool = False  # with several processes (torchrun): batch statistics over all of them
     out_dir: str = "runs/05_train_cifar10"
@@ -121,8 +121,15 @@ class TrainConfig:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        """The dtype to autocast to (None: plain fp32), ``precision`` resolved on this device."""
-        if self.precision == "bf16" or (self.precision == "auto" and self.torch_device.type == "cuda"):
+        """The dtype to autocast to (None: plain fp32), ``precision`` resolved on this device.
+
+        "auto" is bfloat16 on a GPU that computes in it natively (compute capability 8.0 and up:
+        A100, H100, RTX 30xx and later), fp32 on older GPUs (where it is emulated, and slower) and on CPUs.
+        """
+        if self.precision == "bf16":
+            return torch.bfloat16
+        if self.precision == "auto" and self.torch_device.type == "cuda" and \
+                torch.cuda.is_bf16_supported(including_emulation=False):
             return torch.bfloat16
         return None
 

@@ -1,6 +1,6 @@
 """Training in several processes with PyTorch's DistributedDataParallel, as ``torchrun`` starts them.
 
-    torchrun --nproc_per_node=4 -m seresnet_lib.train notebooks/params/05_strong.yaml
+    torchrun --nproc_per_node=4 -m seresnet_lib.train notebooks/params/cifar10_strong.yaml
 
 Every process holds the same model. Each takes its own share of every batch (the batch
 loader's order and augmentations are drawn from the same seed in all of them), computes its
@@ -62,7 +62,8 @@ def setup(device: str = "auto") -> torch.device | None:
         torch.cuda.set_device(local_rank)
     else:
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // local_world))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if on_gpu else "gloo")
     return torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
@@ -106,14 +107,46 @@ def copy_buffers_from_main(model: nn.Module) -> None:
             dist.broadcast(buffer, src=0)
 
 
+def from_main(function):
+    """``function()`` run by rank 0 alone, its result returned in every process.
+
+    An exception there is raised in every process, so that none waits for the others in a
+    collective that will never come.
+    """
+    if not active():
+        return function()
+    outcome = None
+    if is_main():
+        try:
+            outcome = (True, function())
+        except Exception as error:
+            outcome = (False, error)
+    succeeded, value = broadcast_object(outcome)
+    if not succeeded:
+        raise value
+    return value
+
+
 @contextmanager
 def main_first():
-    """Rank 0 runs the block first (creating a folder, say); the others once it is done."""
-    if not is_main():
-        barrier()
-    yield
-    if is_main():
-        barrier()
+    """Rank 0 runs the block first (a download, say); the others once it has succeeded.
+
+    If it fails there, it fails in every process with rank 0's error.
+    """
+    if not active():
+        yield
+    elif is_main():
+        try:
+            yield
+        except Exception as error:
+            broadcast_object(error)
+            raise
+        broadcast_object(None)
+    else:
+        error = broadcast_object(None)
+        if error is not None:
+            raise error
+        yield
 
 
 def batch_statistics(x: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
@@ -167,15 +200,16 @@ class ProcessGroupBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and active()):
             return super().forward(x)
+        dtype, x = x.dtype, x.float()  # under bfloat16 autocast too, the statistics are kept in float32
         with torch.no_grad():
             count, mean, variance = batch_statistics(x)
             self.num_batches_tracked.add_(1)
             # an exponential average, or with momentum=None the plain mean of all batches so far
             weight = self.momentum if self.momentum is not None else 1 / self.num_batches_tracked.item()
-            self.running_mean.lerp_(mean.to(x.dtype), weight)
-            self.running_var.lerp_((variance * count / max(count - 1, 1)).to(x.dtype), weight)
-            mean, invstd = mean.to(x.dtype), torch.rsqrt(variance + self.eps).to(x.dtype)
-        return _NormalizeOverProcesses.apply(x, self.weight, self.bias, mean, invstd, count)
+            self.running_mean.lerp_(mean.float(), weight)
+            self.running_var.lerp_((variance * count / max(count - 1, 1)).float(), weight)
+            mean, invstd = mean.float(), torch.rsqrt(variance + self.eps).float()
+        return _NormalizeOverProcesses.apply(x, self.weight, self.bias, mean, invstd, count).to(dtype)
 
 
 def synchronize_batch_norm(model: nn.Module) -> nn.Module:

@@ -47,6 +47,9 @@ class BatchLoader:
         if world > 1 and batch_size < 2 * world:
             raise ValueError(f"batch_size={batch_size} cannot give each of {world} processes two images; "
                              f"allowed: batch_size >= {2 * world}")
+        if world > 1 and shuffle and len(split.labels) < 2 * world:  # a training split: every process must step
+            raise ValueError(f"{len(split.labels)} training images cannot give each of {world} processes two; "
+                             f"allowed: at least {2 * world}")
         self.shard = (rank, world)
         self.device = torch.device(device)
         images = split.images.to(self.device)

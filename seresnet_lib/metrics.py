@@ -35,7 +35,6 @@ class Tally:
         sums = torch.stack([self.loss_sum.double(), self.correct.double(),
                             torch.tensor(self.seen, dtype=torch.float64, device=self.loss_sum.device)])
         loss_sum, correct, seen = distributed.sum_over_processes(sums).tolist()
-        self.seen = int(seen)
         return loss_sum / seen, correct / seen
 
 

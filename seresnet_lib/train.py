@@ -20,7 +20,7 @@ import os
 import pickle
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -149,9 +149,11 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
         synchronize_batch_norm(model)  # the same parameters: the optimizer still holds them
     main = distributed.is_main()
     bar = main and (progress == "bar" or (progress == "auto" and _interactive()))
-    run_dir, resuming = distributed.broadcast_object(_choose_run(config) if main else None)
+    run_dir, resuming = distributed.from_main(lambda: _choose_run(config))
     history = History(run_dir=run_dir)
-    with hold(run_dir) if main else nullcontext():
+    with ExitStack() as held:
+        distributed.from_main(lambda: held.enter_context(hold(run_dir)))  # the lock, in rank 0's process
+        held.enter_context(_cudnn_benchmark(next(model.parameters()).is_cuda))
         if resuming:
             _resume(run_dir, config, model, optimizer, scheduler, train_loader, history)
         else:
@@ -173,11 +175,20 @@ def fit(model: nn.Module, train_loader: BatchLoader, test_loader: BatchLoader, c
 def stepping_model(model: nn.Module, config: TrainConfig) -> nn.Module:
     """What the training steps call: ``model`` itself, in DistributedDataParallel when several
     processes train, compiled if ``config.torch_compile``. Its weights are ``model``'s."""
-    if next(model.parameters()).is_cuda:
-        torch.backends.cudnn.benchmark = True  # time each convolution's algorithms once, keep the fastest
     if distributed.active():
         model = DistributedDataParallel(model)
     return torch.compile(model) if config.torch_compile else model
+
+
+@contextmanager
+def _cudnn_benchmark(on_gpu: bool):
+    """On a GPU, cuDNN times each convolution's algorithms once and keeps the fastest, while fit runs."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or on_gpu
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def train_run(config: TrainConfig, progress: str = "lines") -> History:
@@ -344,6 +355,11 @@ def _resume(run_dir, config, model, optimizer, scheduler, train_loader, history)
     train_loader.generator.set_state(state["rng"]["loader"])
     history.epochs = state["history"]
     _say(f"resumed {display(run_dir)} after epoch {len(history.epochs)}")
+    processes, now = state.get("processes", 1), distributed.world_size()
+    if processes != now and not config.sync_bn:
+        _say(f"note: the run was trained by {processes} process(es) and goes on with {now}; the global batch is the "
+             f"same, but batch norm's statistics now come from {config.batch_size // now} images per process "
+             f"instead of {config.batch_size // processes} (sync_bn=True takes them over the whole batch)")
     if len(history.epochs) >= config.epochs:
         _say(f"the run already has {len(history.epochs)} epochs: nothing to train (raise epochs to go on)")
 
@@ -439,6 +455,7 @@ def _save_checkpoint(run_dir, model, optimizer, scheduler, train_loader, config,
         # training draws from the GPU's, so these two states make a resumed run exact.
         "rng": {"torch": torch.get_rng_state(), "loader": train_loader.generator.get_state()},
         "history": history.epochs,
+        "processes": distributed.world_size(),
     }
     atomic_write(run_dir / CHECKPOINT, lambda file: torch.save(state, file))
 
@@ -455,6 +472,7 @@ def _write_metrics(run_dir, config, model, history, status: str, diverged: dict 
         "best_epoch": best and best["epoch"],
         "model_parameters": count_parameters(model),
         "device": str(next(model.parameters()).device),
+        "processes": distributed.world_size(),
     }
     if diverged:
         metrics["diverged_epoch"] = diverged["epoch"]
@@ -524,11 +542,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         history = train_run(config)
+        best = history.best
+        _say(f"{display(history.run_dir)}: best test accuracy {best['test_acc']:.2%} (epoch {best['epoch']})"
+             if best else f"{display(history.run_dir)}: no epoch trained")
     finally:
         distributed.teardown()
-    best = history.best
-    _say(f"{display(history.run_dir)}: best test accuracy {best['test_acc']:.2%} (epoch {best['epoch']})"
-         if best else f"{display(history.run_dir)}: no epoch trained")
     return 0
 
 

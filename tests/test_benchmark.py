@@ -46,7 +46,7 @@ def test_the_whole_benchmark_runs_at_a_tiny_size_and_its_ratios_are_its_figures(
     """Every part, as `make benchmark` runs it, on 16 images in batches of 4 (torch.compile left out)."""
     out = tmp_path / "benchmark.json"
     assert benchmark.main(["--images", "16", "--batch-size", "4", "--repeats", "1", "--steps", "1", "--workers",
-                           "0", "--no-compile", "--json", str(out)]) == 0
+                           "0", "--fit-rounds", "1", "--no-compile", "--json", str(out)]) == 0
     results = json.loads(out.read_text())
     assert set(results) == {"machine", *benchmark.PARTS}
     step = results["step"]["images/s"]

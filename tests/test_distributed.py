@@ -1,8 +1,9 @@
-"""fit under torchrun: two CPU processes (gloo, one thread each) train a small SE-ResNet as one.
+"""fit under torchrun: two CPU processes (gloo) train a small SE-ResNet as one.
 
-Two torchrun launches of ``distributed_worker.py``: one trains a run with SyncBatchNorm, one
-without, and a third that is killed after its first checkpoint; the other resumes it. A
-single-process run in this process is the reference for the loss curve.
+Two torchrun launches of ``distributed_worker.py``. The first checks batch norm over the two
+processes and errors raised in rank 0 alone, then trains three runs: one with SyncBatchNorm, one
+without, and a third that is killed after its first checkpoint. The second launch resumes it.
+A single-process run in this process is the reference for the loss curve.
 """
 
 import json
@@ -16,13 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds torchrun's workers in /proc (Linux)")
-
-from distributed_worker import small_model
+from distributed_worker import BATCH_NORM_SHARES, batch_norm_inputs, small_model
 from seresnet_lib.config import TrainConfig
 from seresnet_lib.metrics import evaluate
 from seresnet_lib.train import fit, run_data
 
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds torchrun's workers in /proc (Linux)")
 WORKER = Path(__file__).with_name("distributed_worker.py")
 # 96 training images in batches of 16 (8 per process); 37 test images, which two processes
 # cannot split evenly: each must count its own 18 or 19 exactly once.
@@ -30,13 +30,14 @@ BASE = dict(train_size=96, test_size=37, batch_size=16, epochs=3, lr=0.02, norma
 # Training amplifies float differences: with lr 0.02 this run in one process with 1 thread and with
 # 2 differs by 3e-3 in its test loss after 2 epochs; with lr 0.001 by 1e-6. The SyncBatchNorm run
 # is compared with a single process at lr 0.001, where batch norm over each process's 8 images
-# alone (sync_bn=False) already differs by 8e-3 in the first epoch.
-SYNCED = {**BASE, "epochs": 2, "lr": 0.001, "sync_bn": True}
+# alone (sync_bn=False) already differs by 8e-3 in the first epoch. Its batches of 15 give the
+# processes 7 and 8 images: uneven shares, whose losses weigh 14/15 and 16/15.
+SYNCED = {**BASE, "batch_size": 15, "epochs": 2, "lr": 0.001, "sync_bn": True}
 
 
-def torchrun(runs: list[dict]) -> subprocess.Popen:
+def torchrun(tasks: list) -> subprocess.Popen:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
-               json.dumps(runs)]
+               json.dumps(tasks)]
     env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -74,12 +75,12 @@ def curve(epochs: list[dict]) -> list[tuple[float, ...]]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Two uninterrupted 2-process runs (with and without SyncBatchNorm), then a third run killed after
-    its first epoch, all in one launch; and a second launch that resumes the killed run."""
+    """The checks, two uninterrupted 2-process runs (with and without SyncBatchNorm), then a third run
+    killed after its first epoch, all in one launch; and a second launch that resumes the killed run."""
     root = tmp_path_factory.mktemp("distributed")
     synced, plain, resumed = root / "synced", root / "plain", root / "resumed"
     long = {**BASE, "epochs": 8}  # an epoch is a tenth of a second: time to kill the run before its end
-    launch = torchrun([{**SYNCED, "out_dir": str(synced)}, {**long, "out_dir": str(plain)},
+    launch = torchrun([["checks", str(root)], {**SYNCED, "out_dir": str(synced)}, {**long, "out_dir": str(plain)},
                        {**long, "out_dir": str(resumed)}])
     metrics_file = resumed / "run-001" / "metrics.json"
     deadline = time.monotonic() + 300
@@ -141,6 +142,37 @@ def test_a_killed_and_resumed_run_ends_like_an_uninterrupted_one(trained):
 
 
 def test_only_rank_0_writes_files(trained):
-    names = sorted(path.name for path in (trained["plain"] / "run-001").iterdir())
-    assert names == ["checkpoint.pt", "metrics.json", "rank-0.pt", "rank-1.pt"]
+    run_dir = trained["plain"] / "run-001"
+    writes = [json.loads((run_dir / f"writes-{rank}.json").read_text()) for rank in (0, 1)]
+    assert writes[1] == []
+    assert writes[0].count("checkpoint.pt") == 8 and writes[0].count("metrics.json") == 9  # and one at the start
+    assert metrics(trained["plain"])["processes"] == 2
     assert [path.name for path in trained["plain"].iterdir()] == ["run-001"]
+
+
+def test_batch_norm_over_processes_on_uneven_shares_is_batch_norm_over_the_whole_batch(trained):
+    """Shares of 7 and 8 images, far from zero mean: the gradients and the running statistics (a plain
+    mean with momentum=None) of one BatchNorm2d over all 15."""
+    images, gradient = batch_norm_inputs()
+    layer = torch.nn.BatchNorm2d(4, momentum=None)
+    with torch.no_grad():
+        layer.weight.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(1))
+        layer.bias.uniform_(-1, 1, generator=torch.Generator().manual_seed(2))
+    x = images.clone().requires_grad_()
+    (layer(x) * gradient).sum().backward()
+    ranks = [torch.load(trained["root"] / f"checks-{rank}.pt", weights_only=True) for rank in (0, 1)]
+    torch.testing.assert_close(torch.cat([ranks[0]["input_grad"], ranks[1]["input_grad"]]), x.grad)
+    assert [len(r["input_grad"]) for r in ranks] == list(BATCH_NORM_SHARES)
+    for rank in ranks:
+        torch.testing.assert_close(rank["weight_grad"], layer.weight.grad)
+        torch.testing.assert_close(rank["bias_grad"], layer.bias.grad)
+        torch.testing.assert_close(rank["running_mean"], layer.running_mean)
+        torch.testing.assert_close(rank["running_var"], layer.running_var)
+        assert rank["bf16"] == ["torch.bfloat16", "torch.float32"]  # statistics kept in float32 under autocast
+
+
+def test_an_error_in_rank_0_alone_is_raised_in_every_process(trained):
+    """Otherwise the other processes would wait for rank 0 in a collective until a timeout."""
+    for rank in (0, 1):
+        assert torch.load(trained["root"] / f"checks-{rank}.pt", weights_only=True)["error"] == \
+            "raised by rank 0 alone"

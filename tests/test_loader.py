@@ -138,7 +138,7 @@ def test_a_last_batch_too_small_to_share_joins_the_one_before():
 
 
 def test_loss_weights_make_the_average_over_processes_the_mean_over_the_batch():
-    """Shares of 19 and 18 images of a batch of 37: their mean losses count 38/37 and 36/37."""
+    """Shares of 18 and 19 images of a batch of 37: their mean losses count 36/37 and 38/37."""
     weights = [BatchLoader(numbered_split(37), 64, shard=(rank, 2)).loss_weights() for rank in (0, 1)]
     assert weights == [[36 / 37], [38 / 37]]
     assert BatchLoader(numbered_split(37), 16).loss_weights() == [1.0, 1.0, 1.0]
@@ -154,3 +154,8 @@ def test_a_shard_outside_the_processes_is_refused(shard, message):
 def test_a_batch_too_small_for_two_images_per_process_is_refused():
     with pytest.raises(ValueError, match="batch_size=4 cannot give each of 3 processes two images"):
         BatchLoader(numbered_split(8), 4, shard=(0, 3))
+
+
+def test_a_training_split_too_small_for_two_images_per_process_is_refused():
+    with pytest.raises(ValueError, match="5 training images cannot give each of 3 processes two"):
+        BatchLoader(numbered_split(5), 8, shuffle=True, shard=(0, 3))

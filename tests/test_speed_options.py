@@ -48,11 +48,14 @@ def test_fit_with_bf16_writes_finite_metrics_and_evaluates_in_bf16(tmp_path):
     assert evaluate(model, test_loader)[0] == pytest.approx(row["test_loss"], rel=BF16_LOSS_TOLERANCE)
 
 
-@pytest.mark.parametrize("device, precision, expected", [
-    ("cpu", "auto", None), ("cpu", "fp32", None), ("cpu", "bf16", torch.bfloat16),
-    ("cuda", "auto", torch.bfloat16), ("cuda", "fp32", None)])
-def test_precision_auto_is_bf16_on_a_gpu_and_fp32_on_a_cpu(monkeypatch, device, precision, expected):
+@pytest.mark.parametrize("device, native_bf16, precision, expected", [
+    ("cpu", False, "auto", None), ("cpu", False, "fp32", None), ("cpu", False, "bf16", torch.bfloat16),
+    ("cuda", True, "auto", torch.bfloat16), ("cuda", True, "fp32", None), ("cuda", False, "auto", None)])
+def test_precision_auto_is_bf16_on_a_gpu_that_has_it_and_fp32_elsewhere(monkeypatch, device, native_bf16, precision,
+                                                                       expected):
+    """A GPU before compute capability 8.0 (a T4, a V100) only emulates bfloat16: fp32 is faster there."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: device == "cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native_bf16)
     assert TrainConfig(device=device, precision=precision).autocast_dtype == expected
 
 
