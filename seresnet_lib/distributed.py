@@ -11,7 +11,7 @@ so every image counts once; only rank 0 prints and writes checkpoints and ``metr
 
 ``torchrun`` tells each process its place through environment variables (RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR, MASTER_PORT); ``setup()`` reads them. Without torchrun, nothing
-here does anything and training runs in one process as before.
+here does anything, and training runs in one process.
 """
 
 from __future__ import annotations
@@ -89,11 +89,6 @@ def sum_over_processes(values: torch.Tensor) -> torch.Tensor:
         values = values.clone()
         dist.all_reduce(values)
     return values
-
-
-def barrier() -> None:
-    if active():
-        dist.barrier()
 
 
 def copy_buffers_from_main(model: nn.Module) -> None:
