@@ -42,20 +42,26 @@ def world_size() -> int:
     return dist.get_world_size() if active() else 1
 
 
+def shard() -> tuple[int, int]:
+    """(rank, processes): this process's place, as ``BatchLoader(shard=...)`` takes it; (0, 1) alone."""
+    return rank(), world_size()
+
+
 def is_main() -> bool:
     """The process that prints and writes files (rank 0; the only one without torchrun)."""
     return rank() == 0
 
 
-def setup(device: str = "auto") -> torch.device | None:
-    """Join the process group torchrun prepared; the device this process trains on.
+def setup(device: str = "auto") -> None:
+    """Join the process group torchrun prepared.
 
-    NCCL and one GPU per process (``cuda:LOCAL_RANK``) where CUDA is available and
-    ``device`` is not "cpu"; else gloo on the CPU, each process with an equal share of the
-    CPU threads. Returns None (and does nothing) in a process torchrun did not start.
+    NCCL and one GPU per process (``cuda:LOCAL_RANK``, made the current device, so that
+    "cuda" means it) where CUDA is available and ``device`` is not "cpu"; else gloo on the
+    CPU, each process with an equal share of the CPU threads. Nothing in a process torchrun
+    did not start.
     """
     if not launched():
-        return None
+        return
     on_gpu = device != "cpu" and torch.cuda.is_available()
     if on_gpu:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -66,7 +72,6 @@ def setup(device: str = "auto") -> torch.device | None:
         torch.set_num_threads(max(1, cores // local_world))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if on_gpu else "gloo")
-    return torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
 
 
 def teardown() -> None:

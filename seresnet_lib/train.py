@@ -31,12 +31,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.std import tqdm
 
+from . import distributed
 from .config import TrainConfig
 from .data import ImageSplit, load_dataset
+from .distributed import synchronize_batch_norm
 from .loader import BatchLoader
 from .measure import count_parameters
-from . import distributed
-from .distributed import synchronize_batch_norm
 from .metrics import Tally, autocast, evaluate
 from .models import resnet50, seresnet50
 from .paths import display, resolve
@@ -220,7 +220,7 @@ def run_data(config: TrainConfig) -> RunData:
         train_set, test_set = load_dataset(config.dataset, config.train_size, config.test_size, seed=config.seed,
                                            data_dir=config.data_dir, download=config.download)
     mean, std = train_set.channel_stats() if config.normalize else (None, None)
-    shard = (distributed.rank(), distributed.world_size())  # (0, 1) in a single process
+    shard = distributed.shard()
     train_loader = BatchLoader(train_set, config.batch_size, shuffle=True, augment=config.augment,
                                mean=mean, std=std, device=config.torch_device, seed=config.seed, shard=shard)
     test_loader = BatchLoader(test_set, 500, mean=mean, std=std, device=config.torch_device, shard=shard)
@@ -292,7 +292,7 @@ def _say(message: str) -> None:
 
 def _check_shards(train_loader, test_loader) -> None:
     """Refuse loaders that do not split the batches among the processes that train."""
-    expected = (distributed.rank(), distributed.world_size())
+    expected = distributed.shard()
     for role, loader in (("train_loader", train_loader), ("test_loader", test_loader)):
         shard = getattr(loader, "shard", (0, 1))
         if shard != expected:
