@@ -11,8 +11,10 @@ import ast
 import math
 import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import torch
+import yaml
 
 from .data import DATASETS
 from .layers import STEMS
@@ -183,6 +185,22 @@ class TrainConfig:
         width = max(map(len, values))
         return "\n".join(f"{name:>{width}} = {value!r}" + (f"  (unused with {unused[name]})" if name in unused else "")
                          for name, value in values.items())
+
+
+def load_preset(path: str | Path) -> dict:
+    """The parameters a preset file (YAML, ``notebooks/params/``) sets: a mapping of name -> value.
+
+    The names are not checked here: ``TrainConfig`` refuses unknown ones, a sweep its own."""
+    path = Path(path)
+    try:
+        preset = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no preset file {path}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(preset, dict):
+        raise ValueError(f"{path} must hold a mapping of parameter: value, got {type(preset).__name__}")
+    return preset
 
 
 def _is_cell_history(history) -> bool:

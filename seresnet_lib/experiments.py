@@ -40,16 +40,17 @@ from pathlib import Path
 import torch
 import yaml
 
-from .config import TrainConfig
-from .paths import PROJECT_ROOT, display, resolve
+from .config import TrainConfig, load_preset
+from .paths import NOTEBOOKS, display, resolve
 from .runs import RunInUse, atomic_write, hold, read_metrics, run_folders
 
-LESSON_05 = (PROJECT_ROOT or Path.cwd()) / "notebooks" / "05_train_cifar10.ipynb"
+LESSON_05 = NOTEBOOKS / "05_train_cifar10.ipynb"
 RECORD = "sweep.json"
 RUNNERS = ("papermill", "inline")
 SET_BY_SWEEP = ("seed", "out_dir", "resume")  # each run's seed and folder come from the sweep
 RESULTS, SUMMARY = "results.csv", "summary.csv"
 COLUMNS = ("final_test_acc", "best_test_acc", "model_parameters", "seconds", "status")
+CURVE = "test_acc_by_epoch"  # a run's learning curve in results.csv: its test accuracies, separated by spaces
 
 
 @dataclass
@@ -310,7 +311,7 @@ class Row:
 
     def as_dict(self) -> dict:
         return {**{k: _text(v) for k, v in self.varied.items()}, "seed": self.seed,
-                **{name: getattr(self, name) for name in COLUMNS}}
+                **{name: getattr(self, name) for name in COLUMNS}, CURVE: " ".join(map(str, self.curve))}
 
 
 def collect(out_dir: str | Path, write: bool = True) -> list[Row]:
@@ -341,7 +342,7 @@ def collect(out_dir: str | Path, write: bool = True) -> list[Row]:
 
 
 def load_results(path: str | Path) -> list[Row]:
-    """The rows of a ``results.csv`` that ``collect`` wrote (without the learning curves it does not hold)."""
+    """The rows of a ``results.csv`` that ``collect`` wrote, with their learning curves where it holds them."""
     with open(path, newline="") as file:
         lines = list(csv.DictReader(file))
     if not lines or not {"seed", *COLUMNS} <= set(lines[0]):
@@ -350,9 +351,10 @@ def load_results(path: str | Path) -> list[Row]:
     numbers = {"final_test_acc": float, "best_test_acc": float, "model_parameters": int, "seconds": float}
     rows = []
     for line in lines:
-        varied = {k: _value(v) for k, v in line.items() if k != "seed" and k not in COLUMNS}
+        varied = {k: _value(v) for k, v in line.items() if k not in ("seed", CURVE, *COLUMNS)}
         values = {k: (numbers[k](line[k]) if line[k] else None) for k in numbers}
-        rows.append(Row(varied, int(line["seed"]), status=line["status"], **values))
+        curve = [float(value) for value in (line.get(CURVE) or "").split()]
+        rows.append(Row(varied, int(line["seed"]), status=line["status"], curve=curve, **values))
     return rows
 
 
@@ -446,7 +448,9 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def load_grid_file(path: str | Path) -> dict:
-    """A grid file: ``grid`` (required), and optionally ``notebook``, ``out_dir``, ``base`` and ``seeds``."""
+    """A grid file: ``grid`` (required), and optionally ``notebook``, ``out_dir``, ``preset``, ``base`` and
+    ``seeds``. ``preset`` names a preset file (relative to the grid file): its parameters are every run's,
+    except those the sweep sets (seed, out_dir, resume); ``base`` overrides them."""
     path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text())
@@ -454,7 +458,7 @@ def load_grid_file(path: str | Path) -> dict:
         raise FileNotFoundError(f"no grid file {path}") from None
     except yaml.YAMLError as error:
         raise ValueError(f"{path} is not valid YAML: {error}") from None
-    allowed = ("notebook", "grid", "base", "seeds", "out_dir")
+    allowed = ("notebook", "grid", "base", "seeds", "out_dir", "preset")
     if not isinstance(spec, dict) or "grid" not in spec:
         raise ValueError(f"{path} must be a mapping with a 'grid' key (and optionally {', '.join(allowed[2:])}, "
                          f"notebook)")
@@ -462,6 +466,12 @@ def load_grid_file(path: str | Path) -> dict:
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     return spec
+
+
+def base_parameters(spec: dict, grid_file: str | Path) -> dict:
+    """Every run's parameters from a grid file: its preset's (less what the sweep sets), then its ``base``."""
+    preset = load_preset(Path(grid_file).parent / spec["preset"]) if spec.get("preset") else {}
+    return {**{k: v for k, v in preset.items() if k not in SET_BY_SWEEP}, **(spec.get("base") or {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                     "results.csv and summary.csv in the sweep's folder.",
         epilog="example: python -m seresnet_lib.experiments notebooks/params/sweep_ablations.yaml --seeds 0 1 2")
     parser.add_argument("grid_file", help="YAML with grid: (a mapping of parameter -> values, or a list of them), "
-                                          "and optionally base:, seeds:, out_dir:, notebook:")
+                                          "and optionally preset:, base:, seeds:, out_dir:, notebook:")
     parser.add_argument("--seeds", type=int, nargs="+", help="the seeds each setting runs with (default: the file's, "
                                                              "else 0)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
@@ -488,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_grid_file(args.grid_file)
         out_dir = args.out_dir or spec.get("out_dir") or f"runs/sweeps/{Path(args.grid_file).stem}"
         if not args.collect:
-            base = {**(spec.get("base") or {}), **{name: yaml.safe_load(value) for name, value in args.parameter}}
+            base = {**base_parameters(spec, args.grid_file),
+                    **{name: yaml.safe_load(value) for name, value in args.parameter}}
             notebook = _notebook(spec.get("notebook"), Path(args.grid_file))
             outcomes = sweep(notebook, spec["grid"], out_dir, base, args.seeds or spec.get("seeds") or [0], args.jobs,
                              args.runner, progress=lambda line: print(line, flush=True))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 _checkout = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = _checkout if (_checkout / "pyproject.toml").is_file() else None
+NOTEBOOKS = (PROJECT_ROOT or Path.cwd()) / "notebooks"  # the lessons, their presets (params/) and results/
+RESULTS = NOTEBOOKS / "results"  # small results of long runs, committed: reference/, sweeps' results.csv
 
 
 def workdir() -> Path:

@@ -17,9 +17,7 @@ import nbformat
 import papermill
 
 from . import classroom, grading
-from .paths import PROJECT_ROOT, display
-
-NOTEBOOKS = (PROJECT_ROOT or Path.cwd()) / "notebooks"
+from .paths import NOTEBOOKS, display
 
 
 def lessons(directory: Path = NOTEBOOKS) -> list[Path]:

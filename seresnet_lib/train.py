@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.std import tqdm
 
 from . import distributed
-from .config import TrainConfig
+from .config import TrainConfig, load_preset
 from .data import ImageSplit, load_dataset
 from .distributed import synchronize_batch_norm
 from .loader import BatchLoader
@@ -41,7 +41,7 @@ from .metrics import Tally, autocast, evaluate
 from .models import resnet50, seresnet50
 from .paths import display, resolve
 from .runs import CHECKPOINT, METRICS, atomic_write, check_free, check_writable_folder, find_run, found_runs, \
-    hold, keep_newest_checkpoints, new_run
+    RUN_NAME, hold, keep_newest_checkpoints, new_run, read_metrics, run_folders
 from .seeding import seed_everything
 
 CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
@@ -205,6 +205,22 @@ def train_run(config: TrainConfig, progress: str = "lines") -> History:
     return fit(model, data.train_loader, data.test_loader, config, progress=progress)
 
 
+def train_or_load(config: TrainConfig) -> tuple[nn.Module, TrainConfig, Path]:
+    """The model of the newest complete run in ``config.out_dir`` trained with these parameters, as
+    ``load_trained`` gives it; if there is none with its checkpoint, ``train_run`` trains it first."""
+    out_dir = resolve(config.out_dir)
+    done = [run for run in reversed(run_folders(out_dir))
+            if (run / CHECKPOINT).is_file() and _trained_as(read_metrics(run), config)]
+    run_dir = done[0] if done else train_run(config).run_dir
+    return load_trained(run_dir, device=config.device)
+
+
+def _trained_as(metrics: dict | None, config: TrainConfig) -> bool:
+    """Whether a run's metrics are those of a complete run of ``config`` (how it was computed aside)."""
+    return (metrics or {}).get("status") == "complete" and _fits(metrics.get("parameters"), config) \
+        and len(metrics["epochs"]) == config.epochs
+
+
 class RunData(NamedTuple):
     train_set: ImageSplit
     test_set: ImageSplit
@@ -232,9 +248,12 @@ def load_trained(out_dir: str | Path, run: bool | str = True, device: str = "aut
     """The model a run trained, from its checkpoint, in evaluation mode on ``device``; its config and folder.
 
     ``run=True``: the newest run of ``out_dir`` that completed and kept its checkpoint (else the
-    newest with a checkpoint); ``"run-001"`` or a path: that run. FileNotFoundError if there is none.
+    newest with a checkpoint); ``"run-001"`` or a path: that run. ``out_dir`` may also be a run's own
+    folder (``runs/05_train_cifar10/run-001``). FileNotFoundError if there is none.
     """
     out_dir = resolve(out_dir)
+    if run is True and RUN_NAME.fullmatch(out_dir.name):
+        out_dir, run = out_dir.parent, out_dir.name
     try:
         run_dir = find_run(out_dir, run, fits=lambda metrics: metrics.get("status") == "complete")
     except ValueError as missing:  # a named run that does not exist or has no checkpoint
@@ -528,9 +547,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a parameter, read as YAML (-p epochs 3 -p sync_bn true); wins over the preset")
     args = parser.parse_args(argv)
     try:
-        preset = yaml.safe_load(Path(args.preset).read_text()) if args.preset else {}
-        if not isinstance(preset, dict):
-            raise ValueError(f"{args.preset} must hold a mapping of parameter: value, got {type(preset).__name__}")
+        preset = load_preset(args.preset) if args.preset else {}
         parameters = {**preset, **{name: yaml.safe_load(value) for name, value in args.parameter}}
         unknown = sorted(set(parameters) - set(TrainConfig().as_dict()))
         if unknown:

@@ -18,7 +18,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from seresnet_lib import experiments
-from seresnet_lib.experiments import Row, collect, summarize, sweep
+from seresnet_lib.experiments import Row, collect, load_results, summarize, sweep
 
 STAND_IN = '''\
 import json, os, time
@@ -84,10 +84,13 @@ def test_jobs_run_at_once_in_separate_processes_and_collect_reads_every_run(note
         ({"width": 8}, 0, 0.08), ({"width": 8}, 1, 0.081),
         ({"width": 16}, 0, 0.16), ({"width": 16}, 1, 0.161)]  # label is the same in all
     assert rows[2].as_dict() == {"width": "16", "seed": 0, "final_test_acc": 0.16, "best_test_acc": 0.16,
-                                 "model_parameters": 16000, "seconds": rows[2].seconds, "status": "complete"}
+                                 "model_parameters": 16000, "seconds": rows[2].seconds, "status": "complete",
+                                 "test_acc_by_epoch": "0.08 0.16"}
     assert rows[2].curve == [0.08, 0.16]
     with open(tmp_path / "results.csv") as file:
         assert len(list(csv.DictReader(file))) == 4
+    loaded = load_results(tmp_path / "results.csv")  # what a committed results.csv gives back
+    assert loaded == rows and [r.curve for r in loaded] == [r.curve for r in rows]
     summary = summarize(rows)
     assert [(line["width"], line["n"]) for line in summary] == [("8", 2), ("16", 2)]
     assert summary[0]["mean"] == pytest.approx(statistics.fmean([0.08, 0.081]))
@@ -160,8 +163,19 @@ PARAMS = experiments.LESSON_05.parent / "params"
 @pytest.mark.parametrize("path", sorted(PARAMS.glob("sweep_*.yaml")), ids=lambda p: p.name)
 def test_each_grid_file_is_a_valid_sweep(path):
     spec = experiments.load_grid_file(path)
-    runs = experiments.check_grid(spec["grid"], spec.get("base") or {}, spec["seeds"], experiments.LESSON_05)
+    base = experiments.base_parameters(spec, path)
+    runs = experiments.check_grid(spec["grid"], base, spec["seeds"], experiments.LESSON_05)
     assert len(runs) >= 2 * len(spec["seeds"]) and spec["out_dir"].startswith("runs/")
+
+
+def test_a_grid_files_preset_gives_every_run_its_parameters_and_base_wins(tmp_path):
+    (tmp_path / "long.yaml").write_text("epochs: 9\nlr: 0.05\nseed: 3\nout_dir: runs/long\nresume: false\n")
+    (tmp_path / "grid.yaml").write_text("preset: long.yaml\nbase: {lr: 0.02}\ngrid: {model: [resnet50]}\n")
+    spec = experiments.load_grid_file(tmp_path / "grid.yaml")
+    assert experiments.base_parameters(spec, tmp_path / "grid.yaml") == {"epochs": 9, "lr": 0.02}  # the sweep's own
+    (tmp_path / "grid.yaml").write_text("preset: missing.yaml\ngrid: {model: [resnet50]}\n")
+    with pytest.raises(FileNotFoundError, match="no preset file .*missing.yaml"):
+        experiments.base_parameters(experiments.load_grid_file(tmp_path / "grid.yaml"), tmp_path / "grid.yaml")
 
 
 def test_lesson_06s_preset_sets_every_parameter_of_the_lesson():
@@ -176,7 +190,7 @@ def test_lesson_06s_preset_sets_every_parameter_of_the_lesson():
 def test_a_grid_file_with_an_unknown_key_is_refused(tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text("grid: {reduction: [4]}\nseed: [0]\n")
-    with pytest.raises(ValueError, match="unknown key\\(s\\) seed; allowed: notebook, grid, base, seeds, out_dir"):
+    with pytest.raises(ValueError, match="unknown key.s. seed; allowed: notebook, grid, base, seeds, out_dir, preset"):
         experiments.load_grid_file(path)
 
 
