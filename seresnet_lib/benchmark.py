@@ -26,12 +26,15 @@ import argparse
 import copy
 import io
 import json
+import os
+import platform
 import statistics
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from contextlib import redirect_stdout
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -317,9 +320,15 @@ def check_parts(parts) -> None:
 
 
 def machine() -> str:
-    """What the figures were measured on: every part runs on the CPU."""
+    """What the figures were measured on: the CPU (every part runs on it), its kernels and threads."""
+    name = platform.processor() or platform.machine()
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
     cpu = torch.backends.cpu.get_cpu_capability()
-    return f"torch {torch.__version__}, on the CPU ({cpu}, {torch.get_num_threads()} threads)"
+    return f"{name} ({os.cpu_count()} cores), torch {torch.__version__} ({cpu}, {torch.get_num_threads()} threads)"
 
 
 def _report(report, title: str, result: dict, note: str | None = None) -> None:

@@ -187,20 +187,28 @@ class TrainConfig:
                          for name, value in values.items())
 
 
+def read_yaml(path: str | Path, what: str) -> dict:
+    """The mapping a YAML file (a preset, a grid file: ``what``) holds; FileNotFoundError or ValueError
+    naming the file if it is missing, unreadable, not YAML or not a mapping."""
+    path = Path(path)
+    try:
+        content = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {what} {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read the {what} {path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"the {what} {path} must hold a mapping of name: value, got {type(content).__name__}")
+    return content
+
+
 def load_preset(path: str | Path) -> dict:
     """The parameters a preset file (YAML, ``notebooks/params/``) sets: a mapping of name -> value.
 
     The names are not checked here: ``TrainConfig`` refuses unknown ones, a sweep its own."""
-    path = Path(path)
-    try:
-        preset = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no preset file {path}") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(preset, dict):
-        raise ValueError(f"{path} must hold a mapping of parameter: value, got {type(preset).__name__}")
-    return preset
+    return read_yaml(path, "preset file")
 
 
 def _is_cell_history(history) -> bool:

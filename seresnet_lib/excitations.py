@@ -16,6 +16,10 @@ from torch import nn
 
 from .layers import SqueezeExcitation
 
+# The blocks the SENet paper plots (Hu et al., TPAMI 2019, Fig. 6): the last of stages 1-3 and every
+# block of stage 4, its SE_2_3, SE_3_4, SE_4_6, SE_5_1, SE_5_2 and SE_5_3 (its stages count conv1).
+PAPER_BLOCKS = ("stage1.3", "stage2.4", "stage3.6", "stage4.1", "stage4.2", "stage4.3")
+
 
 def se_modules(model: nn.Module) -> dict[str, SqueezeExcitation]:
     """The model's SE modules by block, in order: ``"stage1.1"`` ... ``"stage4.3"`` (stage, block,
@@ -83,10 +87,22 @@ def class_means(excitation: torch.Tensor, labels: torch.Tensor, classes: int) ->
     return sums / counts
 
 
+def shuffled(labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The labels in a random order: classes that mean nothing, with the same number of images each.
+    ``class_spread`` of them is what per-image differences alone give, the yardstick for the real one."""
+    return labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))]
+
+
 def class_spread(means: torch.Tensor) -> float:
     """How class-specific a module is: the standard deviation across classes of each channel's mean
     excitation, averaged over channels (0 when every class gets the same weights)."""
     return means.std(dim=0).mean().item()
+
+
+def class_spreads(recorded: dict[str, torch.Tensor], labels: torch.Tensor, classes: int) -> dict[str, float]:
+    """``class_spread`` of each module's excitations (name -> N x C, as ``excitations`` gives them) over
+    the images' ``labels`` (N)."""
+    return {name: class_spread(class_means(weights, labels, classes)) for name, weights in recorded.items()}
 
 
 @contextmanager
@@ -98,8 +114,8 @@ def switched_off(model: nn.Module, stages: Iterable[int], fixed: dict[str, torch
     stages = set(stages)
     if not stages <= {1, 2, 3, 4}:
         raise ValueError(f"stages must be among 1, 2, 3, 4, got {sorted(stages)}")
-    modules = {name: module for name, module in se_modules(model).items() if _stage(name) in stages}
-    without = sorted(stages - {_stage(name) for name in modules})
+    modules = {name: module for name, module in se_modules(model).items() if stage_of(name) in stages}
+    without = sorted(stages - {stage_of(name) for name in modules})
     if without:
         raise ValueError(f"stage(s) {', '.join(map(str, without))} of this model have no SE modules to switch off")
     missing = sorted(set(modules) - set(fixed)) if fixed is not None else []
@@ -125,6 +141,6 @@ def hook_count(model: nn.Module) -> int:
     return sum(len(module._forward_hooks) + len(module._forward_pre_hooks) for module in model.modules())
 
 
-def _stage(name: str) -> int:
+def stage_of(name: str) -> int:
     """``"stage4.2"`` -> 4."""
     return int(name.split(".")[0].removeprefix("stage"))

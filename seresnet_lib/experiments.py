@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from .config import TrainConfig, load_preset
+from .config import TrainConfig, load_preset, read_yaml
 from .paths import NOTEBOOKS, display, resolve
 from .runs import RunInUse, atomic_write, hold, read_metrics, run_folders
 
@@ -452,19 +452,17 @@ def load_grid_file(path: str | Path) -> dict:
     ``seeds``. ``preset`` names a preset file (relative to the grid file): its parameters are every run's,
     except those the sweep sets (seed, out_dir, resume); ``base`` overrides them."""
     path = Path(path)
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no grid file {path}") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    spec = read_yaml(path, "grid file")
     allowed = ("notebook", "grid", "base", "seeds", "out_dir", "preset")
-    if not isinstance(spec, dict) or "grid" not in spec:
+    if "grid" not in spec:
         raise ValueError(f"{path} must be a mapping with a 'grid' key (and optionally {', '.join(allowed[2:])}, "
                          f"notebook)")
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    preset = spec.get("preset")
+    if preset is not None and not (isinstance(preset, str) and preset.endswith((".yaml", ".yml"))):
+        raise ValueError(f"{path}: preset must name one preset file, e.g. reference.yaml, got {preset!r}")
     return spec
 
 
@@ -620,9 +618,12 @@ def _text(value) -> str:
 
 
 def _value(text: str):
-    """A parameter as results.csv writes it, read back: 16 -> 16, "-" -> None, "1+2+3+4" stays text."""
+    """A parameter as results.csv writes it, read back: 16 -> 16, "True" -> True, "-" -> None, "1+2+3+4"
+    stays text."""
     if text == "-":
         return None
+    if text in ("True", "False"):
+        return text == "True"
     for kind in (int, float):
         try:
             return kind(text)

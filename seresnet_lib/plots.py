@@ -225,19 +225,23 @@ def _colors(count: int) -> list:
 
 
 def plot_class_excitations(means: dict[str, torch.Tensor], classes: list[str], columns: int = 3,
-                           title: str = "Mean excitation per channel, by class"):
+                           title: str = "Mean excitation per channel, by class", channels: int | None = None):
     """One panel per SE module: each class's mean excitation per channel (classes x C in ``means``,
-    one thin line each) and the average over the classes (black), as in the SENet paper's figure."""
+    one thin line each) and the average over the classes (black), as in the SENet paper's figure.
+    ``channels``: draw only the first that many of each module's channels (all if None), so that
+    the lines of the classes can be told apart."""
     rows = math.ceil(len(means) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.6 * rows), squeeze=False)
     colors = _colors(len(classes))
     for ax, (name, by_class) in zip(axes.flat, means.items()):
-        for color, class_name, line in zip(colors, classes, by_class):
-            ax.plot(line.numpy(), color=color, linewidth=0.6, alpha=0.8, label=class_name)
-        ax.plot(by_class.mean(dim=0).numpy(), color="black", linewidth=1.2, label="all classes")
-        ax.set_title(f"{name} ({by_class.shape[1]} channels)", fontsize=12)
+        shown = by_class[:, :channels]
+        for color, class_name, line in zip(colors, classes, shown):
+            ax.plot(line.numpy(), color=color, linewidth=0.8, alpha=0.85, label=class_name)
+        ax.plot(shown.mean(dim=0).numpy(), color="black", linewidth=1.4, label="all classes")
+        of = f"{shown.shape[1]} of {by_class.shape[1]}" if shown.shape[1] < by_class.shape[1] else by_class.shape[1]
+        ax.set_title(f"{name} ({of} channels)", fontsize=12)
         ax.set_ylim(0, 1)
-        ax.set_xlim(0, by_class.shape[1] - 1)
+        ax.set_xlim(0, shown.shape[1] - 1)
         ax.set_xlabel("channel", fontsize=10)
         ax.set_ylabel("excitation", fontsize=10)
     for ax in list(axes.flat)[len(means):]:
@@ -246,4 +250,48 @@ def plot_class_excitations(means: dict[str, torch.Tensor], classes: list[str], c
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=10, frameon=False)
     fig.suptitle(title, fontsize=14)
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+    return fig
+
+
+def plot_runs_by_images_seen(runs: dict[str, tuple[int, list[dict]]], title: str):
+    """Test (solid) and train (dotted) accuracy of runs of different lengths against the training images
+    each had seen at the end of every epoch, on a log scale. ``runs``: label -> (training images per
+    epoch, ``History.epochs``). A learning-rate drop is marked on each run's curve by an open circle."""
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for color, (label, (images, epochs)) in zip(_colors(len(runs)), runs.items()):
+        seen = [images * row["epoch"] for row in epochs]
+        ax.plot(seen, [100 * row["test_acc"] for row in epochs], "o-", color=color, lw=2, label=f"{label}: test")
+        ax.plot(seen, [100 * row["train_acc"] for row in epochs], ":", color=color, lw=1.5, label=f"{label}: train")
+        drops = [(x, row) for x, before, row in zip(seen[1:], epochs, epochs[1:]) if row["lr"] < before["lr"]]
+        ax.scatter([x for x, _ in drops], [100 * row["test_acc"] for _, row in drops], s=140, facecolors="none",
+                   edgecolors=color, linewidths=1.5, zorder=3)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.set_xlabel("training images seen (log scale; an open circle: the first epoch after a learning-rate drop)",
+                  fontsize=11)
+    ax.set_ylabel("accuracy (%)", fontsize=12)
+    ax.set_title(title, fontsize=14)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grouped_bars(values: dict[str, list[float]], groups: list[str], ylabel: str, title: str,
+                      ylim: tuple[float, float] | None = None):
+    """One group of bars per entry of ``groups`` (classes, blocks), one bar per series in each:
+    ``values``: series label -> one value per group."""
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.5 * len(groups) * (len(values) + 1)), 4.5))
+    width = 0.8 / len(values)
+    for i, (color, (label, series)) in enumerate(zip(_colors(len(values)), values.items())):
+        ax.bar([g + (i - (len(values) - 1) / 2) * width for g in range(len(groups))], series, width, color=color,
+               label=label)
+    ax.set_xticks(range(len(groups)), groups, rotation=30 if max(map(len, groups)) > 6 else 0, ha="center")
+    ax.set_ylabel(ylabel, fontsize=12)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title, fontsize=14)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=10)
+    fig.tight_layout()
     return fig

@@ -200,14 +200,22 @@ def train_run(config: TrainConfig, progress: str = "lines") -> History:
     distributed.setup(config.device)
     check_run_folder(config)
     data = run_data(config)
-    seed_everything(config.seed)
-    model = build_model(config, num_classes=len(data.train_set.classes))
+    model = initial_model(config, num_classes=len(data.train_set.classes))
     return fit(model, data.train_loader, data.test_loader, config, progress=progress)
+
+
+def initial_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The model a run of ``config`` starts from: built after seeding with ``config.seed``."""
+    seed_everything(config.seed)
+    return build_model(config, num_classes)
 
 
 def train_or_load(config: TrainConfig) -> tuple[nn.Module, TrainConfig, Path]:
     """The model of the newest complete run in ``config.out_dir`` trained with these parameters, as
     ``load_trained`` gives it; if there is none with its checkpoint, ``train_run`` trains it first."""
+    if config.keep_checkpoints == 0:
+        raise ValueError("keep_checkpoints=0 writes no checkpoint, so the run could not be loaded once trained; "
+                         "use keep_checkpoints=1 (or None to keep every run's)")
     out_dir = resolve(config.out_dir)
     done = [run for run in reversed(run_folders(out_dir))
             if (run / CHECKPOINT).is_file() and _trained_as(read_metrics(run), config)]

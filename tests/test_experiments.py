@@ -18,7 +18,9 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from seresnet_lib import experiments
+from seresnet_lib.config import load_preset
 from seresnet_lib.experiments import Row, collect, load_results, summarize, sweep
+from seresnet_lib.paths import RESULTS
 
 STAND_IN = '''\
 import json, os, time
@@ -176,6 +178,17 @@ def test_a_grid_files_preset_gives_every_run_its_parameters_and_base_wins(tmp_pa
     (tmp_path / "grid.yaml").write_text("preset: missing.yaml\ngrid: {model: [resnet50]}\n")
     with pytest.raises(FileNotFoundError, match="no preset file .*missing.yaml"):
         experiments.base_parameters(experiments.load_grid_file(tmp_path / "grid.yaml"), tmp_path / "grid.yaml")
+    (tmp_path / "grid.yaml").write_text("preset: [long.yaml]\ngrid: {model: [resnet50]}\n")
+    with pytest.raises(ValueError, match=r"preset must name one preset file, e.g. reference.yaml, got \['long.yaml'\]"):
+        experiments.load_grid_file(tmp_path / "grid.yaml")
+    (tmp_path / "list.yaml").write_text("- epochs\n")
+    with pytest.raises(ValueError, match="the preset file .*list.yaml must hold a mapping of name: value, got list"):
+        load_preset(tmp_path / "list.yaml")
+
+
+def test_a_results_csv_from_before_learning_curves_loads_without_them():
+    rows = load_results(RESULTS / "ablations_synthetic.csv")  # lesson 06's, committed before
+    assert len(rows) == 25 and all(row.curve == [] and row.status == "complete" for row in rows)
 
 
 def test_lesson_06s_preset_sets_every_parameter_of_the_lesson():

@@ -10,7 +10,8 @@ import torch
 from seresnet_lib import Bottleneck, SqueezeExcitation, Stem, seresnet50
 from seresnet_lib.data import normalize, sample_image
 from seresnet_lib.diagrams import draw_bottleneck, draw_network, draw_squeeze_excitation, draw_stem
-from seresnet_lib.plots import plot_confusion_matrix, plot_history, show_feature_maps, show_image_grid
+from seresnet_lib.plots import (plot_class_excitations, plot_confusion_matrix, plot_grouped_bars, plot_history,
+                                plot_runs_by_images_seen, show_feature_maps, show_image_grid)
 from seresnet_lib.seeding import seed_everything
 
 matplotlib.use("Agg")
@@ -49,6 +50,39 @@ def test_learning_curves_mark_the_learning_rate_drops():
     figure = plot_history(epochs, "run")
     assert {"lr 0.01", "lr 0.001"} <= texts(figure)
     assert len(figure.axes[0].lines) == 2 + 2  # train, test, and two drop markers
+
+
+def test_runs_of_different_sizes_are_drawn_against_the_images_they_had_seen():
+    short = [dict(epoch=e, train_acc=0.2 * e, test_acc=0.1 * e, lr=0.01) for e in (1, 2)]
+    long = [dict(epoch=e, train_acc=0.1 * e, test_acc=0.05 * e, lr=0.01 if e < 3 else 0.001) for e in (1, 2, 3, 4)]
+    figure = plot_runs_by_images_seen({"short": (1000, short), "long": (8000, long)}, "runs")
+    lines = {line.get_label(): line for line in figure.axes[0].lines}
+    assert list(lines["short: test"].get_xdata()) == [1000, 2000] and list(lines["long: test"].get_xdata()) == [
+        8000, 16000, 24000, 32000]
+    assert list(lines["long: train"].get_ydata()) == pytest.approx([10, 20, 30, 40])
+    [no_drop, drop] = figure.axes[0].collections  # a circle where the learning rate dropped, in the long run only
+    assert len(no_drop.get_offsets()) == 0 and len(drop.get_offsets()) == 1
+    assert drop.get_offsets()[0].tolist() == pytest.approx([24000, 15])
+    assert figure.axes[0].get_xscale() == "log"
+
+
+def test_class_excitations_draw_each_class_and_their_mean_over_the_channels_asked_for():
+    means = {"stage1.3": torch.rand(3, 8), "stage4.3": torch.rand(3, 16)}
+    figure = plot_class_excitations(means, ["a", "b", "c"], columns=2, channels=4)
+    for ax, by_class in zip(figure.axes, means.values()):
+        *classes, mean = ax.lines
+        assert [line.get_label() for line in classes] == ["a", "b", "c"] and mean.get_label() == "all classes"
+        assert list(classes[1].get_ydata()) == pytest.approx(by_class[1, :4].tolist())
+        assert list(mean.get_ydata()) == pytest.approx(by_class[:, :4].mean(0).tolist())
+    assert [ax.get_title() for ax in figure.axes] == ["stage1.3 (4 of 8 channels)", "stage4.3 (4 of 16 channels)"]
+    assert figure.axes[0].get_title() != plot_class_excitations(means, "abc", columns=2).axes[0].get_title()
+
+
+def test_grouped_bars_draw_one_bar_per_series_and_group():
+    figure = plot_grouped_bars({"a": [1, 2, 3], "b": [4, 5, 6]}, ["x", "y", "z"], "value", "bars")
+    heights = [bar.get_height() for bar in figure.axes[0].patches]
+    assert heights == [1, 2, 3, 4, 5, 6]
+    assert [label.get_text() for label in figure.axes[0].get_xticklabels()] == ["x", "y", "z"]
 
 
 def test_grids_and_confusion_matrix_draw_every_item():
