@@ -53,6 +53,33 @@ def test_the_count_is_images_times_epochs():
     assert added == TRAIN_IMAGE * config.train_size * config.epochs + EVAL_IMAGE * config.test_size * config.epochs
 
 
+LESSON_07_PASSES = 14  # passes over the test set: evaluation, excitations (3 times), switch-offs (8), batches
+
+
+def lesson_07_own_run() -> TrainConfig:
+    """The run lesson 07 trains for itself, as its cell builds it."""
+    [cell] = [c for c in nbformat.read(NOTEBOOK.parent / "07_inside_se.ipynb", as_version=4).cells
+              if "own_run = TrainConfig(" in c.source]
+    [assignment] = [node for node in ast.parse(cell.source).body
+                    if isinstance(node, ast.Assign) and node.targets[0].id == "own_run"]
+    return eval(compile(ast.Expression(assignment.value), "<own_run>", "eval"), {"TrainConfig": TrainConfig,
+                                                                                 "device": "auto"})
+
+
+def test_lesson_07_trains_lesson_05s_default_run_with_the_usual_initialization():
+    own, lesson_05 = lesson_07_own_run().as_dict(), default_parameters().as_dict()
+    changed = {name for name in own if own[name] != lesson_05[name]}
+    assert changed == {"zero_init_residual", "out_dir"} and not own["zero_init_residual"]
+
+
+def test_lesson_07_fits_its_budget():
+    """Lesson 07 (budget 10,000) trains its own run, then measures it: about a dozen passes over its test set.
+    It measured 50.3-50.9 s at R = 178-181 (9,000-9,200 image-equivalents) with its run to train, 18.6 s without."""
+    config = lesson_07_own_run()
+    training = TRAIN_IMAGE * config.train_size * config.epochs + EVAL_IMAGE * config.test_size * config.epochs
+    assert training + EVAL_IMAGE * config.test_size * LESSON_07_PASSES + OVERHEAD <= LESSON_BUDGET
+
+
 def test_lesson_06_defaults_stay_as_measured():
     """Lesson 06 (budget 17,000) trains 5 settings x its seeds inline; at these sizes it measured 56 s at
     R = 176-195, 9,900-10,900 image-equivalents. Larger defaults need measuring again."""

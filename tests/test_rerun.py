@@ -25,17 +25,20 @@ from papermill.parameterize import parameterize_notebook
 
 from seresnet_lib import classroom, experiments, grading
 from seresnet_lib.config import TrainConfig
+from seresnet_lib.excitations import PAPER_BLOCKS, class_spread
 from seresnet_lib.metrics import evaluate
 from seresnet_lib.paths import workdir
+from seresnet_lib.reference import load_reference, record
+from seresnet_lib.runs import run_folders
 from seresnet_lib.series import lessons
-from seresnet_lib.train import load_trained, run_data, train_run
+from seresnet_lib.train import load_trained, run_data, train_or_load, train_run
 from test_notebooks import solutions
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY_TRAINING = dict(train_size=64, test_size=32, epochs=2, batch_size=32, lr_step=1, out_dir="runs/rerun",
                      device="cpu")  # on a GPU, cuDNN may differ in the last digits from run to run
 PARAMETERS = {"05_train_cifar10.ipynb": TINY_TRAINING,
-              "07_inside_se.ipynb": {"lesson05_dir": TINY_TRAINING["out_dir"]}}  # lesson 05's run made here
+              "07_inside_se.ipynb": {"run": TINY_TRAINING["out_dir"]}}  # the newest run lesson 05 made here
 # Cells run out of order after the re-run, (cell that starts with, cell that starts with): each
 # must still print what it printed the first time. Lesson 01 once compared a rebuilt stem in
 # training mode with the library's in evaluation mode.
@@ -114,8 +117,10 @@ def test_lesson_cells_can_be_run_again(path):
 
 
 def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict]):
-    """train_run (sweeps' inline runs) gives the lesson's numbers; load_trained gives back its model."""
-    config = TrainConfig(**{**experiments.parameters_of(lesson), **TINY_TRAINING, "keep_checkpoints": 0,
+    """train_run (sweeps' inline runs) gives the lesson's numbers; load_trained gives back its model, and
+    train_or_load (lesson 07) finds it rather than train again; reference.record measures it as lesson 07 does."""
+    lesson_run = TrainConfig(**{**experiments.parameters_of(lesson), **TINY_TRAINING})
+    config = TrainConfig(**{**lesson_run.as_dict(), "keep_checkpoints": 0,
                             "out_dir": TINY_TRAINING["out_dir"] + "-inline"})
     history = train_run(config)
     assert [{k: v for k, v in row.items() if k != "seconds"} for row in history.epochs] == epochs
@@ -125,6 +130,31 @@ def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict
     assert accuracy == epochs[-1]["test_acc"]
     with pytest.raises(FileNotFoundError, match=r"run='run-009': .*run-009 does not exist"):
         load_trained(TINY_TRAINING["out_dir"], "run-009")
+    _, _, again = train_or_load(lesson_run)  # a complete run of these parameters is there: nothing is trained
+    assert again == run_dir and run_folders(run_dir.parent) == [run_dir.parent / "run-001", run_dir]
+    other = TrainConfig(**{**lesson_run.as_dict(), "lr": 0.02, "epochs": 1, "keep_checkpoints": None})
+    _, loaded, trained = train_or_load(other)  # another run's parameters: trained, in a folder of its own
+    assert run_folders(run_dir.parent)[2:] == [trained] and (loaded.lr, loaded.epochs) == (0.02, 1)
+    assert (run_dir / "checkpoint.pt").exists() and train_or_load(lesson_run)[2] == run_dir
+    with pytest.raises(ValueError, match="keep_checkpoints=0 writes no checkpoint"):
+        train_or_load(config)
+    assert load_trained(run_dir)[2] == run_dir  # a run's own folder names that run
+    halfway = workdir() / "halfway" / "run-001"
+    halfway.mkdir(parents=True)
+    (halfway / "metrics.json").write_text(json.dumps({"status": "running", "epochs": []}))
+    with pytest.raises(ValueError, match="is not a complete run of fit.. .its metrics.json says running"):
+        record(halfway, workdir() / "reference")
+    recorded = record(run_dir, workdir() / "reference", step_rate=[100.0], made_with="test")
+    assert recorded.accuracy == accuracy and [row["stage"] for row in recorded.switch_off] == [1, 2, 3, 4]
+    assert {name: tuple(means.shape) for name, means in recorded.class_means.items()} == {
+        "stage1.3": (10, 256), "stage2.4": (10, 512), "stage3.6": (10, 1024), "stage4.1": (10, 2048),
+        "stage4.2": (10, 2048), "stage4.3": (10, 2048)}
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in recorded.epochs] == epochs
+    assert recorded.summary["recorded"]["step_rate"] == [100.0] and recorded.summary["test_images"] == 32
+    spreads = recorded.summary
+    assert spreads["class_spread"]["stage1.3"] == pytest.approx(class_spread(recorded.class_means["stage1.3"]))
+    assert set(spreads["untrained_class_spread"]) == set(spreads["shuffled_class_spread"]) == set(PAPER_BLOCKS)
+    assert load_reference(workdir() / "reference").summary == recorded.summary
 
 
 def grade_unanswered_then_solved(client, notebook, lesson: Path):
