@@ -281,7 +281,7 @@ def plot_grouped_bars(values: dict[str, list[float]], groups: list[str], ylabel:
                       ylim: tuple[float, float] | None = None):
     """One group of bars per entry of ``groups`` (classes, blocks), one bar per series in each:
     ``values``: series label -> one value per group."""
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.5 * len(groups) * (len(values) + 1)), 4.5))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(8.0, 0.5 * len(groups) * (len(values) + 1))), 4.5))
     width = 0.8 / len(values)
     for i, (color, (label, series)) in enumerate(zip(_colors(len(values)), values.items())):
         ax.bar([g + (i - (len(values) - 1) / 2) * width for g in range(len(groups))], series, width, color=color,
@@ -292,6 +292,6 @@ def plot_grouped_bars(values: dict[str, list[float]], groups: list[str], ylabel:
         ax.set_ylim(*ylim)
     ax.set_title(title, fontsize=14)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=10)
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=len(values), fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))  # the legend below the bars, clear of them
     return fig

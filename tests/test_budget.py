@@ -53,7 +53,7 @@ def test_the_count_is_images_times_epochs():
     assert added == TRAIN_IMAGE * config.train_size * config.epochs + EVAL_IMAGE * config.test_size * config.epochs
 
 
-LESSON_07_PASSES = 14  # passes over the test set: evaluation, excitations (3 times), switch-offs (8), batches
+LESSON_07_PASSES = 14  # over its test set: evaluation, excitations trained and untrained, 8 switch-offs; figures
 
 
 def lesson_07_own_run() -> TrainConfig:

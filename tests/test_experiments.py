@@ -198,6 +198,7 @@ def test_lesson_06s_preset_sets_every_parameter_of_the_lesson():
     base = {k: preset[k] for k in ("dataset", "train_size", "test_size", "epochs", "batch_size", "lr", "lr_step")}
     experiments.check_grid([{"model": ["resnet50"]}], base, preset["seeds"], experiments.LESSON_05)
     assert preset["dataset"] == "cifar10" and preset["train_size"] is None and preset["epochs"] == 12
+    assert preset["zero_init_residual"] is False  # the article's start, where SE learns (lesson 07)
 
 
 def test_a_grid_file_with_an_unknown_key_is_refused(tmp_path):

@@ -12,6 +12,7 @@ lesson 06's sweep writes where nbval's run of it finds its runs complete.
 """
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -132,10 +133,13 @@ def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict
         load_trained(TINY_TRAINING["out_dir"], "run-009")
     _, _, again = train_or_load(lesson_run)  # a complete run of these parameters is there: nothing is trained
     assert again == run_dir and run_folders(run_dir.parent) == [run_dir.parent / "run-001", run_dir]
-    other = TrainConfig(**{**lesson_run.as_dict(), "lr": 0.02, "epochs": 1, "keep_checkpoints": None})
-    _, loaded, trained = train_or_load(other)  # another run's parameters: trained, in a folder of its own
-    assert run_folders(run_dir.parent)[2:] == [trained] and (loaded.lr, loaded.epochs) == (0.02, 1)
-    assert (run_dir / "checkpoint.pt").exists() and train_or_load(lesson_run)[2] == run_dir
+    newer = run_dir.parent / "run-009"  # a newer complete run, of another learning rate
+    newer.mkdir()
+    os.link(run_dir / "checkpoint.pt", newer / "checkpoint.pt")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (newer / "metrics.json").write_text(json.dumps({**metrics, "parameters": {**metrics["parameters"], "lr": 0.5}}))
+    assert train_or_load(lesson_run)[2] == run_dir  # not the newer run: it was trained otherwise
+    shutil.rmtree(newer)
     with pytest.raises(ValueError, match="keep_checkpoints=0 writes no checkpoint"):
         train_or_load(config)
     assert load_trained(run_dir)[2] == run_dir  # a run's own folder names that run
