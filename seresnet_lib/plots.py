@@ -238,8 +238,8 @@ def plot_class_excitations(means: dict[str, torch.Tensor], classes: list[str], c
         for color, class_name, line in zip(colors, classes, shown):
             ax.plot(line.numpy(), color=color, linewidth=0.8, alpha=0.85, label=class_name)
         ax.plot(shown.mean(dim=0).numpy(), color="black", linewidth=1.4, label="all classes")
-        of = f"{shown.shape[1]} of {by_class.shape[1]}" if shown.shape[1] < by_class.shape[1] else by_class.shape[1]
-        ax.set_title(f"{name} ({of} channels)", fontsize=12)
+        part = f"{shown.shape[1]} of " if shown.shape[1] < by_class.shape[1] else ""
+        ax.set_title(f"{name} ({part}{by_class.shape[1]} channels)", fontsize=12)
         ax.set_ylim(0, 1)
         ax.set_xlim(0, shown.shape[1] - 1)
         ax.set_xlabel("channel", fontsize=10)
