@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 
 # Execute every lesson into runs/ (the committed notebooks stay as they are).
 run: $(STAMP)
-	$(PYTHON) -m seresnet_lib.series run --out-dir runs
+	$(VENV)/bin/seresnet run --out-dir runs
 
 # Re-execute every lesson in place, so that its committed outputs come from this run.
 record: $(STAMP)
-	$(PYTHON) -m seresnet_lib.series record
+	$(VENV)/bin/seresnet record
 
 test: $(STAMP)
 	$(PYTHON) -m pytest
@@ -28,7 +28,7 @@ test: $(STAMP)
 # Side by side, in one run: the training step against timm's (and fit's speed options), evaluation,
 # an epoch of fit against the article's loop, the batch loader against DataLoader. BENCHMARK_ARGS="step --no-compile"
 benchmark: $(STAMP)
-	$(PYTHON) -m seresnet_lib.benchmark $(BENCHMARK_ARGS)
+	$(VENV)/bin/seresnet benchmark $(BENCHMARK_ARGS)
 
 # JupyterLab on the lessons. As root (usual in a container) it needs --allow-root, passed only then.
 lab: $(STAMP)
@@ -39,13 +39,13 @@ lab: $(STAMP)
 
 # A copy of every lesson for students, in student/ (git-ignored): no solutions, no outputs.
 student: $(STAMP)
-	$(PYTHON) -m seresnet_lib.series student --out-dir student
+	$(VENV)/bin/seresnet student --out-dir student
 
 # Run students' notebooks and grade each exercise: make check WORK="alice/ bob/01_stem.ipynb".
 # Prints a table, writes checked/grades.csv, exits non-zero unless every exercise passed.
 WORK ?= student
 check: $(STAMP)
-	$(PYTHON) -m seresnet_lib.series check $(WORK) $(CHECK_ARGS)
+	$(VENV)/bin/seresnet check $(WORK) $(CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import torch
 
-from seresnet_lib import distributed, train as training
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.models import ResNet, ResNetConfig
+from seresnet_lib.model.models import ResNet, ResNetConfig
 from seresnet_lib.seeding import seed_everything
-from seresnet_lib.train import fit, run_data
+from seresnet_lib.training import distributed, fit, run as run_module, run_data
+from seresnet_lib.training.config import TrainConfig
 
 SMALL = ResNetConfig(blocks=(1, 1, 1, 1), widths=(8, 8, 8, 8), num_classes=10, reduction=4, stem="cifar")
 BATCH_NORM_SHARES = (7, 8)  # a batch of 15 images, shared unevenly
@@ -41,19 +40,19 @@ def batch_norm_inputs() -> tuple[torch.Tensor, torch.Tensor]:
 def train(parameters: dict) -> None:
     config = TrainConfig(**parameters)
     writes = []
-    atomic_write = training.atomic_write
+    atomic_write = run_module.atomic_write
 
     def recorded(path, write):
         writes.append(Path(path).name)
         atomic_write(path, write)
 
-    training.atomic_write = recorded
+    run_module.atomic_write = recorded
     try:
         data = run_data(config)
         model = small_model(config)
         history = fit(model, data.train_loader, data.test_loader, config, progress="lines")
     finally:
-        training.atomic_write = atomic_write
+        run_module.atomic_write = atomic_write
     rank = distributed.rank()
     torch.save(model.state_dict(), history.run_dir / f"rank-{rank}.pt")
     (history.run_dir / f"writes-{rank}.json").write_text(json.dumps(writes))

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torchvision.transforms.functional import pil_to_tensor
 
-from seresnet_lib import benchmark
-from seresnet_lib.benchmark import PerImageDataset, compare_loaders
-from seresnet_lib.data import synthetic_cifar
+from seresnet_lib.cli import main
+from seresnet_lib.lab import benchmark
+from seresnet_lib.lab.benchmark import PerImageDataset, compare_loaders
+from seresnet_lib.training.data import synthetic_cifar
 
 
 def test_per_image_dataset_matches_the_split():
@@ -22,7 +23,7 @@ def test_both_loaders_deliver_the_same_batches_without_augmentation():
     from torch.utils.data import DataLoader
     from torchvision import transforms
 
-    from seresnet_lib.loader import BatchLoader
+    from seresnet_lib.training.loader import BatchLoader
 
     split = synthetic_cifar(100, seed=0)
     mean, std = split.channel_stats()
@@ -45,7 +46,7 @@ def test_compare_loaders_reports_both_and_their_ratio():
 def test_the_whole_benchmark_runs_at_a_tiny_size_and_its_ratios_are_its_figures(tmp_path, capsys):
     """Every part, as `make benchmark` runs it, on 16 images in batches of 4 (torch.compile left out)."""
     out = tmp_path / "benchmark.json"
-    assert benchmark.main(["--images", "16", "--batch-size", "4", "--repeats", "1", "--steps", "1", "--workers",
+    assert main(["benchmark", "--images", "16", "--batch-size", "4", "--repeats", "1", "--steps", "1", "--workers",
                            "0", "--fit-rounds", "1", "--no-compile", "--json", str(out)]) == 0
     results = json.loads(out.read_text())
     assert set(results) == {"machine", *benchmark.PARTS}
@@ -68,6 +69,6 @@ def test_the_whole_benchmark_runs_at_a_tiny_size_and_its_ratios_are_its_figures(
 
 def test_an_unknown_part_is_refused_before_any_measurement(capsys):
     with pytest.raises(SystemExit) as exit:
-        benchmark.main(["steps"])
+        main(["benchmark", "steps"])
     assert exit.value.code == 2
     assert "unknown part(s) steps; the parts are: step, eval, fit, loader" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-from seresnet_lib.config import TrainConfig
+from seresnet_lib.training.config import TrainConfig
 
 LESSON_BUDGET = 10_000
 TRAIN_IMAGE = 1.25  # one image through a training step at batch >= 64, channels-last (measured 1.07-1.20)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from seresnet_lib import (Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, checks, count_multiply_adds,
-                          seresnet50)
+from seresnet_lib import Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, count_multiply_adds, seresnet50
+from seresnet_lib.classroom import checks
 
 
 class HandBlock(nn.Module):

@@ -13,10 +13,11 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-
-from seresnet_lib import classroom, grading, series
-from seresnet_lib.checks import CHECK_MIME
 from test_notebooks import LESSONS, read, solution_cells
+
+from seresnet_lib.classroom import copies, grading
+from seresnet_lib.classroom.checks import CHECK_MIME
+from seresnet_lib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,14 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_student_copy_drops_solutions_and_outputs_and_keeps_everything_else(path):
     lesson = read(path)
-    copy = classroom.student_copy(lesson)
+    copy = copies.student_copy(lesson)
     kept = [cell for i, cell in enumerate(lesson.cells) if i not in solution_cells(lesson)]
     assert [(c.cell_type, c.source) for c in copy.cells] == [(c.cell_type, c.source) for c in kept]
-    assert not any("<details>" in cell.source or classroom.SOLUTION in classroom.tags(cell) for cell in copy.cells)
+    assert not any("<details>" in cell.source or copies.SOLUTION in copies.tags(cell) for cell in copy.cells)
     assert [{**copy.cells[i].metadata, "exercise": {**copy.cells[i].metadata["exercise"], "handed_out": None}}
-            for i in classroom.exercise_cells(copy)] == \
+            for i in copies.exercise_cells(copy)] == \
            [{**lesson.cells[i].metadata, "exercise": {**lesson.cells[i].metadata["exercise"], "handed_out": None}}
-            for i in classroom.exercise_cells(lesson)]  # tags and ids kept
+            for i in copies.exercise_cells(lesson)]  # tags and ids kept
     for cell in copy.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
@@ -40,39 +41,39 @@ def test_student_copy_drops_solutions_and_outputs_and_keeps_everything_else(path
 
 
 def test_student_copies_are_written_and_a_changed_one_is_not_overwritten(tmp_path):
-    [first, second] = classroom.write_student_copies(LESSONS[:2], tmp_path / "student")
+    [first, second] = copies.write_student_copies(LESSONS[:2], tmp_path / "student")
     assert [first.name, second.name] == [LESSONS[0].name, LESSONS[1].name]
-    assert classroom.write_student_copies(LESSONS[:2], tmp_path / "student") == [first, second]  # same: fine
+    assert copies.write_student_copies(LESSONS[:2], tmp_path / "student") == [first, second]  # same: fine
     worked = first.read_text().replace("answer = None", "answer = (64, 40, 40)")
     first.write_text(worked)
     with pytest.raises(FileExistsError, match=rf"student/{first.name} differs from a fresh copy .* pass --force"):
-        classroom.write_student_copies(LESSONS[:2], tmp_path / "student")
+        copies.write_student_copies(LESSONS[:2], tmp_path / "student")
     assert first.read_text() == worked
-    classroom.write_student_copies(LESSONS[:2], tmp_path / "student", force=True)
+    copies.write_student_copies(LESSONS[:2], tmp_path / "student", force=True)
     assert "answer = None" in first.read_text()
     with pytest.raises(ValueError, match="holds the lessons themselves"):
-        classroom.write_student_copies(LESSONS[:1], LESSONS[0].parent)
+        copies.write_student_copies(LESSONS[:1], LESSONS[0].parent)
     (tmp_path / "a-file").write_text("")
     with pytest.raises(ValueError, match="a-file is a file, not a folder"):
-        classroom.write_student_copies(LESSONS[:1], tmp_path / "a-file")
+        copies.write_student_copies(LESSONS[:1], tmp_path / "a-file")
     (tmp_path / "01_x.ipynb").write_text("hi")
     with pytest.raises(ValueError, match="01_x.ipynb cannot be read as a notebook"):
-        classroom.write_student_copies([tmp_path / "01_x.ipynb"], tmp_path / "student")
+        copies.write_student_copies([tmp_path / "01_x.ipynb"], tmp_path / "student")
 
 
 def test_a_student_copy_remembers_each_exercise_as_handed_out():
     lesson = read(LESSONS[1])
-    copy = classroom.student_copy(lesson)
-    for index in classroom.exercise_cells(copy):
+    copy = copies.student_copy(lesson)
+    for index in copies.exercise_cells(copy):
         cell = copy.cells[index]
-        assert cell.metadata["exercise"]["handed_out"] == classroom.fingerprint(cell.source)
+        assert cell.metadata["exercise"]["handed_out"] == copies.fingerprint(cell.source)
     assert "handed_out" not in str(lesson.metadata) + str([c.metadata for c in lesson.cells])
 
 
 # Grading an executed notebook, answer by answer
 
-HANDED_OUT = {"09.1": grading.Exercise("09.1", "Title", classroom.fingerprint("start\ncheck()")),
-              "09.2": grading.Exercise("09.2", "Second", classroom.fingerprint("placeholder"))}
+HANDED_OUT = {"09.1": grading.Exercise("09.1", "Title", copies.fingerprint("start\ncheck()")),
+              "09.2": grading.Exercise("09.2", "Second", copies.fingerprint("placeholder"))}
 
 
 def check_output(passed, message="msg", done=True):
@@ -189,7 +190,7 @@ def test_saved_outputs_and_skip_tags_do_not_count_and_runs_stay_out_of_the_proje
     writes = code("import os\nopen(os.path.join(os.environ['SERESNET_WORKDIR'], 'marker'), 'w').close()")
     notebook = new_notebook(cells=[forged, writes], metadata=read(LESSONS[0]).metadata)
     (tmp_path / "scratch").mkdir()
-    assert grading.execute(notebook, tmp_path, timeout=60, workdir=tmp_path / "scratch") is None
+    assert grading.execute_submission(notebook, tmp_path, timeout=60, workdir=tmp_path / "scratch") is None
     assert forged.outputs == [] and forged.execution_count == 1
     assert (tmp_path / "scratch" / "marker").exists()
 
@@ -212,20 +213,20 @@ def test_executed_copies_keep_their_paths_and_stay_out_of_the_students_folders(t
 
 
 def test_table_and_csv_have_one_line_per_exercise(tmp_path):
-    outcomes = [grading.Outcome("a.ipynb", "01.1", "Output size", "passed", "right", "checked/a.ipynb"),
-                grading.Outcome("a.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb"),
-                grading.Outcome("b.ipynb", "", "", "crashed", "cell 3 (x): NameError: x")]
-    lines = grading.table(outcomes).splitlines()
+    outcomes = [grading.Grade("a.ipynb", "01.1", "Output size", "passed", "right", "checked/a.ipynb"),
+                grading.Grade("a.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb"),
+                grading.Grade("b.ipynb", "", "", "crashed", "cell 3 (x): NameError: x")]
+    lines = grading.grades_table(outcomes).splitlines()
     assert lines[0].split() == ["notebook", "exercise", "result", "detail"]
     assert lines[1].split()[:5] == ["a.ipynb", "01.1", "Output", "size", "✓"]
     assert "(whole notebook)" in lines[3] and "✗ crashed" in lines[3]
-    assert "+ passed" in grading.table(outcomes, encoding="latin-1")  # where ✓ cannot be printed
-    grading.write_csv(outcomes, tmp_path / "grades.csv")
+    assert "+ passed" in grading.grades_table(outcomes, encoding="latin-1")  # where ✓ cannot be printed
+    grading.write_grades_csv(outcomes, tmp_path / "grades.csv")
     with open(tmp_path / "grades.csv", newline="") as file:
         rows = list(csv.reader(file))
     assert rows[0] == ["notebook", "exercise", "title", "result", "detail", "executed"]
     assert rows[2] == ["a.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb"]
-    assert grading.summary(outcomes) == "1 of 2 exercises passed, 0 failed, 1 not done; 1 notebook(s) crashed"
+    assert grading.grades_summary(outcomes) == "1 of 2 exercises passed, 0 failed, 1 not done; 1 notebook(s) crashed"
 
 
 # The command line, on small notebooks (test_rerun.py grades the lessons' own copies)
@@ -237,7 +238,7 @@ def small_notebook(*cells) -> NotebookNode:
 
 
 def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path, monkeypatch, capsys):
-    imports = new_code_cell("from seresnet_lib.checks import check_stem_output_size")
+    imports = new_code_cell("from seresnet_lib.classroom.checks import check_stem_output_size")
     notebooks = {
         "alice": small_notebook(imports, exercise("check_stem_output_size((40, 40, 64), input_size=160)", exercise_id="01.1"),
                                 exercise("check_stem_output_size((64, 40, 40), input_size=160)", exercise_id="01.2")),
@@ -249,7 +250,7 @@ def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path, m
         nbformat.write(notebook, tmp_path / name / "lesson.ipynb")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(grading, "lesson_exercises", lambda lessons: {"09.1": HANDED_OUT["09.1"]})
-    assert series.main(["check", "alice", "bob/lesson.ipynb", "--out-dir", "graded"]) == 1
+    assert main(["check", "alice", "bob/lesson.ipynb", "--out-dir", "graded"]) == 1
     out = capsys.readouterr().out
     table = [[v.strip() for v in line.split("  ") if v.strip()] for line in out.splitlines()
              if line.startswith(("alice/", "bob/"))]
@@ -282,7 +283,7 @@ def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_p
                     f"display({{'text/plain': 'a check', {CHECK_MIME!r}: {{'passed': images == 500 and shared, "
                     f"'done': True, 'message': f'images={{images}}'}}}}, raw=True)")
     nbformat.write(small_notebook(parameters, exercise(shows_result, exercise_id="09.1")), tmp_path / "a.ipynb")
-    assert series.main(["check", str(tmp_path), "-p", "images", "500", "--out-dir", str(tmp_path / "checked"),
+    assert main(["check", str(tmp_path), "-p", "images", "500", "--out-dir", str(tmp_path / "checked"),
                         "--csv", str(tmp_path / "grades.csv")]) == 0
     assert "09.1 Title  ✓ passed  images=500" in capsys.readouterr().out
     assert (tmp_path / "grades.csv").is_file()
@@ -299,14 +300,14 @@ def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
                           (["check", str(LESSONS[0]), "--csv", str(LESSONS[0] / "grades.csv")], "is a file, not a"),
                           (["check", str(LESSONS[0]), "--out-dir", str(LESSONS[0])], "is a file; give a folder")]:
         with pytest.raises(SystemExit) as exit_:
-            series.main(argv)
+            main(argv)
         assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_student_command_reports_a_changed_copy_without_a_usage_line(tmp_path, capsys):
-    assert series.main(["student", str(LESSONS[0]), "--out-dir", str(tmp_path)]) == 0
+    assert main(["student", str(LESSONS[0]), "--out-dir", str(tmp_path)]) == 0
     (tmp_path / LESSONS[0].name).write_text("{}")
-    assert series.main(["student", str(LESSONS[0]), "--out-dir", str(tmp_path)]) == 2
+    assert main(["student", str(LESSONS[0]), "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "differs from a fresh copy" in err and "usage:" not in err
 

@@ -7,9 +7,11 @@ import pytest
 import torch
 import yaml
 
-from seresnet_lib import train
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.train import build_model
+from seresnet_lib import ResNetConfig
+from seresnet_lib.parameters import parse_value
+from seresnet_lib.training import build_model
+from seresnet_lib.training.config import TrainConfig
+from seresnet_lib.training.run import differences
 
 # (parameters, the message's key part); test_training_notebook.py runs one through the notebook
 BAD_PARAMETERS = [
@@ -99,6 +101,14 @@ def test_a_misspelt_papermill_parameter_is_refused_by_name():
     namespace = notebook(PARAMETERS_CELL, injected, CONFIG_CELL, epoch=12)
     with pytest.raises(ValueError, match=r"unknown parameter\(s\): epoch; the parameters are"):
         TrainConfig.from_namespace(namespace)
+
+
+def test_parameters_for_longer_runs_come_from_papermill_though_the_cell_leaves_them_out():
+    injected = "# Parameters\ntorch_compile = True\nkeep_checkpoints = None\n"
+    namespace = notebook(PARAMETERS_CELL, injected, CONFIG_CELL, torch_compile=True, keep_checkpoints=None)
+    config = TrainConfig.from_namespace(namespace)
+    assert config.torch_compile is True and config.keep_checkpoints is None and config.epochs == 3
+    assert not TrainConfig.from_namespace(notebook(PARAMETERS_CELL, CONFIG_CELL)).torch_compile  # the default
 
 
 @pytest.mark.parametrize("name", ["_lr", "learning_rate"])
@@ -223,8 +233,8 @@ def test_se_variants_reach_the_model_and_a_yaml_list_of_stages_resumes_the_same_
     model = build_model(config, num_classes=10)
     assert (model.config.se_stages, model.config.se_position) == ((4,), "identity")
     saved = json.loads(json.dumps(config.as_dict()))  # as metrics.json holds the run's parameters
-    assert saved["se_stages"] == [4] and not train._differences(saved, config)
-    assert train._differences({**saved, "se_stages": [3, 4]}, config) == {"se_stages": ([3, 4], (4,))}
+    assert saved["se_stages"] == [4] and not differences(saved, config)
+    assert differences({**saved, "se_stages": [3, 4]}, config) == {"se_stages": ([3, 4], (4,))}
 
 
 def test_parameters_the_chosen_options_ignore_are_marked_in_the_description():
@@ -243,3 +253,24 @@ def test_ipythons_output_history_is_not_a_parameter():
     namespace = notebook(PARAMETERS_CELL, "# Parameters\nOut = 3\n", CONFIG_CELL, Out=3)
     with pytest.raises(ValueError, match=r"unknown parameter\(s\): Out;"):
         TrainConfig.from_namespace(namespace)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("3", 3), ("0.01", 0.01), ("1e-3", 0.001), ("True", True), ("true", True), ("None", None), ("null", None),
+    ("cifar10", "cifar10"), ("'cifar10'", "cifar10"), ("run-001", "run-001"), ("[4]", [4]), ("(1, 2)", (1, 2)),
+    ("[a, b]", ["a", "b"]), ("1+2+3+4", "1+2+3+4"), ("runs/05_train_cifar10", "runs/05_train_cifar10"),
+])
+def test_one_parser_reads_every_parameter_written_as_text(text, value):
+    """-p on every command line, a parameters cell's defaults, results.csv: one reading of a value."""
+    assert parse_value(text) == value and type(parse_value(text)) is type(value)
+
+
+def test_the_network_fields_are_the_models_own():
+    """TrainConfig's network fields take ResNetConfig's defaults, and network() is the model's config."""
+    config, network = TrainConfig(), ResNetConfig()
+    for name in ("stem", "se_stages", "se_position", "zero_init_residual"):
+        assert getattr(config, name) == getattr(network, name)
+    assert config.network(10) == ResNetConfig(num_classes=10, reduction=16)
+    assert TrainConfig(model="resnet50").network(10).reduction is None  # ResNet-50: no SE
+    with pytest.raises(ValueError, match="se_stages must name one or more of the stages"):
+        TrainConfig(se_stages=(5,))

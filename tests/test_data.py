@@ -10,7 +10,7 @@ import torch
 import torchvision
 from torch import nn
 
-from seresnet_lib.data import DatasetUnavailable, ImageSplit, load_cifar10, load_dataset, synthetic_cifar
+from seresnet_lib.training.data import DatasetUnavailable, ImageSplit, load_cifar10, load_dataset, synthetic_cifar
 
 
 def test_synthetic_is_cifar_shaped_and_balanced():

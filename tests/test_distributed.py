@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from distributed_worker import BATCH_NORM_SHARES, batch_norm_inputs, small_model
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.metrics import evaluate
-from seresnet_lib.train import fit, run_data
+
+from seresnet_lib.training import evaluate, fit, run_data
+from seresnet_lib.training.config import TrainConfig
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds torchrun's workers in /proc (Linux)")
 WORKER = Path(__file__).with_name("distributed_worker.py")

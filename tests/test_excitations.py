@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from seresnet_lib import resnet50, seresnet50
-from seresnet_lib.excitations import (class_means, class_spread, excitations, hook_count, recording, se_modules,
-                                      switched_off)
+from seresnet_lib.model.excitations import (class_means, class_spread, excitations, hook_count, recording, se_modules,
+                                            switched_off)
 
 
 @pytest.fixture(scope="module")

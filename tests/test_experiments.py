@@ -17,10 +17,10 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from seresnet_lib import experiments
-from seresnet_lib.config import load_preset
-from seresnet_lib.experiments import Row, collect, load_results, summarize, sweep
+from seresnet_lib.cli import main
+from seresnet_lib.lab import Row, collect, grid, load_results, results, summarize, sweep
 from seresnet_lib.paths import RESULTS
+from seresnet_lib.training.config import load_preset
 
 STAND_IN = '''\
 import json, os, time
@@ -110,7 +110,7 @@ def test_summarize_leaves_runs_that_did_not_complete_out_of_the_mean_and_counts_
     assert summary[0] == {"width": "8", "n": 2, "mean": pytest.approx(0.6), "std": pytest.approx(0.141421356),
                           "model_parameters": 8000, "not_complete": 1}
     assert summary[1]["std"] is None  # one run has no spread
-    text = experiments.table(summary)
+    text = results.results_table(summary)
     assert "60.00% ± 14.14%" in text and "2 (1 not complete)" in text and "8,000" in text
 
 
@@ -138,49 +138,49 @@ def test_a_malformed_grid_is_refused_before_any_run_naming_the_key(notebook, tmp
 def test_lesson_05_runs_are_checked_in_full_before_any_starts(tmp_path):
     with pytest.raises(ValueError, match=r"grid: the run model=resnet50-reduction=0-seed=0 is not valid: "
                                          r"reduction must be >= 1, got 0"):
-        experiments.check_grid({"model": ["resnet50"], "reduction": [16, 0]}, {}, [0], experiments.LESSON_05)
+        grid.check_grid({"model": ["resnet50"], "reduction": [16, 0]}, {}, [0], grid.LESSON_05)
     with pytest.raises(ValueError, match=r"base parameter: lr='1e-3' is a str, but lr takes a float .*write 1.0e-3"):
-        experiments.check_grid({"reduction": [4]}, {"lr": "1e-3"}, [0], experiments.LESSON_05)
+        grid.check_grid({"reduction": [4]}, {"lr": "1e-3"}, [0], grid.LESSON_05)
 
 
 def test_the_command_line_runs_a_grid_file_and_rejects_a_malformed_one_first(notebook, tmp_path, capsys):
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text(f"notebook: {notebook}\nseeds: [0, 1]\nbase: {{fail: false}}\ngrid:\n  width: [8, 16]\n")
-    assert experiments.main([str(grid_file), "--out-dir", str(tmp_path / "sweep"), "--seeds", "3"]) == 0
+    assert main(["sweep", str(grid_file), "--out-dir", str(tmp_path / "sweep"), "--seeds", "3"]) == 0
     out = capsys.readouterr().out
     assert "[1/2] width=8-seed=3: complete, test acc 8.30%" in out and "[2/2] width=16-seed=3" in out
     assert "8.30%" in out.split("\n\n")[1] and "results.csv" in out
     grid_file.write_text(f"notebook: {notebook}\ngrid:\n  width: [8, 16]\n  height: [1]\n")
-    assert experiments.main([str(grid_file), "--out-dir", str(tmp_path / "other")]) == 2
+    assert main(["sweep", str(grid_file), "--out-dir", str(tmp_path / "other")]) == 2
     assert "error: 'height' is not a parameter of stand_in.ipynb" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
     with pytest.raises(SystemExit):
-        experiments.main(["--help"])
+        main(["sweep", "--help"])
     assert "results.csv" in capsys.readouterr().out
 
 
-PARAMS = experiments.LESSON_05.parent / "params"
+PARAMS = grid.LESSON_05.parent / "params"
 
 
 @pytest.mark.parametrize("path", sorted(PARAMS.glob("sweep_*.yaml")), ids=lambda p: p.name)
 def test_each_grid_file_is_a_valid_sweep(path):
-    spec = experiments.load_grid_file(path)
-    base = experiments.base_parameters(spec, path)
-    runs = experiments.check_grid(spec["grid"], base, spec["seeds"], experiments.LESSON_05)
+    spec = grid.load_grid_file(path)
+    base = grid.base_parameters(spec, path)
+    runs = grid.check_grid(spec["grid"], base, spec["seeds"], grid.LESSON_05)
     assert len(runs) >= 2 * len(spec["seeds"]) and spec["out_dir"].startswith("runs/")
 
 
 def test_a_grid_files_preset_gives_every_run_its_parameters_and_base_wins(tmp_path):
     (tmp_path / "long.yaml").write_text("epochs: 9\nlr: 0.05\nseed: 3\nout_dir: runs/long\nresume: false\n")
     (tmp_path / "grid.yaml").write_text("preset: long.yaml\nbase: {lr: 0.02}\ngrid: {model: [resnet50]}\n")
-    spec = experiments.load_grid_file(tmp_path / "grid.yaml")
-    assert experiments.base_parameters(spec, tmp_path / "grid.yaml") == {"epochs": 9, "lr": 0.02}  # the sweep's own
+    spec = grid.load_grid_file(tmp_path / "grid.yaml")
+    assert grid.base_parameters(spec, tmp_path / "grid.yaml") == {"epochs": 9, "lr": 0.02}  # the sweep's own
     (tmp_path / "grid.yaml").write_text("preset: missing.yaml\ngrid: {model: [resnet50]}\n")
     with pytest.raises(FileNotFoundError, match="no preset file .*missing.yaml"):
-        experiments.base_parameters(experiments.load_grid_file(tmp_path / "grid.yaml"), tmp_path / "grid.yaml")
+        grid.base_parameters(grid.load_grid_file(tmp_path / "grid.yaml"), tmp_path / "grid.yaml")
     (tmp_path / "grid.yaml").write_text("preset: [long.yaml]\ngrid: {model: [resnet50]}\n")
     with pytest.raises(ValueError, match=r"preset must name one preset file, e.g. reference.yaml, got \['long.yaml'\]"):
-        experiments.load_grid_file(tmp_path / "grid.yaml")
+        grid.load_grid_file(tmp_path / "grid.yaml")
     (tmp_path / "list.yaml").write_text("- epochs\n")
     with pytest.raises(ValueError, match="the preset file .*list.yaml must hold a mapping of name: value, got list"):
         load_preset(tmp_path / "list.yaml")
@@ -192,11 +192,11 @@ def test_a_results_csv_from_before_learning_curves_loads_without_them():
 
 
 def test_lesson_06s_preset_sets_every_parameter_of_the_lesson():
-    lesson = experiments.LESSON_05.parent / "06_experiments.ipynb"
+    lesson = grid.LESSON_05.parent / "06_experiments.ipynb"
     preset = yaml.safe_load((PARAMS / "06_cifar10.yaml").read_text())
-    assert set(preset) == set(experiments.parameters_of(lesson))
+    assert set(preset) == set(grid.notebook_parameters(lesson))
     base = {k: preset[k] for k in ("dataset", "train_size", "test_size", "epochs", "batch_size", "lr", "lr_step")}
-    experiments.check_grid([{"model": ["resnet50"]}], base, preset["seeds"], experiments.LESSON_05)
+    grid.check_grid([{"model": ["resnet50"]}], base, preset["seeds"], grid.LESSON_05)
     assert preset["dataset"] == "cifar10" and preset["train_size"] is None and preset["epochs"] == 12
     assert preset["zero_init_residual"] is False  # the article's start, where SE learns (lesson 07)
 
@@ -205,12 +205,12 @@ def test_a_grid_file_with_an_unknown_key_is_refused(tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text("grid: {reduction: [4]}\nseed: [0]\n")
     with pytest.raises(ValueError, match="unknown key.s. seed; allowed: notebook, grid, base, seeds, out_dir, preset"):
-        experiments.load_grid_file(path)
+        grid.load_grid_file(path)
 
 
 def test_runs_that_would_train_alike_run_once():
-    runs = experiments.check_grid({"model": ["resnet50", "seresnet50"], "reduction": [4, 16]}, {}, [0],
-                                  experiments.LESSON_05)
+    runs = grid.check_grid({"model": ["resnet50", "seresnet50"], "reduction": [4, 16]}, {}, [0],
+                                  grid.LESSON_05)
     assert [run.name for run in runs] == ["model=resnet50-reduction=4-seed=0", "model=seresnet50-reduction=4-seed=0",
                                           "model=seresnet50-reduction=16-seed=0"]  # ResNet-50 has no reduction
 
@@ -220,8 +220,8 @@ def test_compare_refuses_a_setting_that_matches_several():
             for r in (4, 16) for s in (0, 1)] + [Row({"model": "resnet50", "reduction": None}, s, 0.4 + s / 50, 0.4, 1,
                                                      1.0, "complete") for s in (0, 1)]
     with pytest.raises(ValueError, match="matches 2 settings .*name more parameters"):
-        experiments.compare(rows, {"model": "resnet50"}, {"model": "seresnet50"})
-    comparison = experiments.compare(rows, {"model": "resnet50"}, {"reduction": 4})
+        results.compare(rows, {"model": "resnet50"}, {"model": "seresnet50"})
+    comparison = results.compare(rows, {"model": "resnet50"}, {"reduction": 4})
     assert comparison.difference == pytest.approx(0.095) and comparison.runs == (2, 2)
 
 

@@ -2,17 +2,18 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
 
 from seresnet_lib import Bottleneck, SqueezeExcitation, Stem, seresnet50
-from seresnet_lib.data import normalize, sample_image
-from seresnet_lib.diagrams import draw_bottleneck, draw_network, draw_squeeze_excitation, draw_stem
-from seresnet_lib.plots import (plot_class_excitations, plot_confusion_matrix, plot_grouped_bars, plot_history,
-                                plot_runs_by_images_seen, show_feature_maps, show_image_grid)
+from seresnet_lib.figures.diagrams import draw_bottleneck, draw_network, draw_squeeze_excitation, draw_stem
+from seresnet_lib.figures.plots import (plot_class_excitations, plot_confusion_matrix, plot_grouped_bars, plot_history,
+                                        plot_runs_by_images_seen, show_feature_maps, show_image_grid)
 from seresnet_lib.seeding import seed_everything
+from seresnet_lib.training.data import normalize, sample_image
 
 matplotlib.use("Agg")
 
@@ -133,7 +134,9 @@ def test_seed_everything_repeats_every_generator():
     assert draws() == first
 
 
-@pytest.mark.parametrize("module", ["seresnet_lib"])
-def test_module_entry_point_prints_the_summary(module):
-    result = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, check=True)
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "seresnet_lib", "summary"],
+                                     [str(Path(sys.executable).with_name("seresnet")), "summary"]],
+                         ids=["python -m seresnet_lib", "the seresnet script"])
+def test_the_command_line_prints_the_summary(command):
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
     assert "SE-ResNet-50: 28,088,024 parameters, 3.86 G multiply-adds" in result.stdout

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from seresnet_lib.data import ImageSplit, synthetic_cifar
-from seresnet_lib.loader import BatchLoader, crop_padded, visible_shift
+from seresnet_lib.training.data import ImageSplit, synthetic_cifar
+from seresnet_lib.training.loader import BatchLoader, crop_padded, visible_shift
 
 
 def numbered_split(n):

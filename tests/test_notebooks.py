@@ -7,9 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seresnet_lib import checks, classroom
-from seresnet_lib.checks import CheckResult
-from seresnet_lib.series import lessons
+from seresnet_lib.classroom import checks, copies
+from seresnet_lib.classroom.checks import CheckResult
+from seresnet_lib.classroom.series import lessons
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = lessons(NOTEBOOKS)
@@ -22,7 +22,7 @@ def read(path):
 
 
 def solution_cells(notebook) -> list[int]:
-    return [i for i, cell in enumerate(notebook.cells) if classroom.SOLUTION in classroom.tags(cell)]
+    return [i for i, cell in enumerate(notebook.cells) if copies.SOLUTION in copies.tags(cell)]
 
 
 def solutions(notebook) -> list[str]:
@@ -85,7 +85,7 @@ def test_lesson_ends_with_at_least_two_checked_exercises(path):
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_each_exercise_cell_is_tagged_and_followed_by_its_tagged_solution(path):
     notebook = read(path)
-    exercises, answers = classroom.exercise_cells(notebook), solution_cells(notebook)
+    exercises, answers = copies.exercise_cells(notebook), solution_cells(notebook)
     assert len(exercises) == len(answers)
     ids = []
     for number, (exercise, answer) in enumerate(zip(exercises, answers), start=1):
@@ -98,7 +98,7 @@ def test_each_exercise_cell_is_tagged_and_followed_by_its_tagged_solution(path):
         assert source.startswith("<details>") and source.endswith("</details>"), "nothing else in a solution cell"
         ids.append(cell.metadata["exercise"]["id"])
     assert len(set(ids)) == len(ids)
-    untagged = [cell.source for cell in notebook.cells if not classroom.tags(cell)]
+    untagged = [cell.source for cell in notebook.cells if not copies.tags(cell)]
     assert not any("<details>" in source for source in untagged), "every solution is tagged"
     if path != LESSONS[-1]:
         assert untagged[-1].startswith("**Next:** lesson"), "the last cell points on, and stays in student copies"

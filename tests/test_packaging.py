@@ -66,7 +66,7 @@ def test_environment_yml_names_the_same_packages_as_pyproject():
 
 
 def test_every_package_the_library_and_the_lessons_import_is_a_dependency():
-    used = distributions(imported_modules(code_of((ROOT / "seresnet_lib").glob("*.py")) + notebook_code()))
+    used = distributions(imported_modules(code_of((ROOT / "seresnet_lib").rglob("*.py")) + notebook_code()))
     declared = {package_name(r) for r in PROJECT["dependencies"]}
     assert used - declared == set()
     assert {"numpy", "pillow", "nbformat", "nbclient", "nbconvert"} <= used  # imported directly, so named directly

@@ -11,15 +11,15 @@ import shutil
 import pytest
 import torch
 import yaml
+from test_budget import default_parameters
 
 from seresnet_lib import seresnet50
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.data import SYNTHETIC_CLASSES
-from seresnet_lib.excitations import PAPER_BLOCKS, class_spread, se_modules
-from seresnet_lib.experiments import load_grid_file, load_results
+from seresnet_lib.lab import load_grid_file, load_results
+from seresnet_lib.lab.reference import load_reference
+from seresnet_lib.model.excitations import PAPER_BLOCKS, class_spread, se_modules
 from seresnet_lib.paths import NOTEBOOKS, RESULTS
-from seresnet_lib.reference import load_reference
-from test_budget import default_parameters
+from seresnet_lib.training.config import TrainConfig
+from seresnet_lib.training.data import SYNTHETIC_CLASSES
 
 PRESET = yaml.safe_load((NOTEBOOKS / "params" / "reference.yaml").read_text())
 
@@ -88,7 +88,7 @@ def test_a_damaged_reference_is_named_with_what_to_do(tmp_path):
     for name in ("metrics.json", "excitations.npz", "switch_off.csv", "summary.json"):
         shutil.copy(RESULTS / "reference" / name, tmp_path / name)
     (tmp_path / "summary.json").write_text("{}")
-    with pytest.raises(ValueError, match="is damaged .KeyError: 'blocks'.; record it again with python -m"):
+    with pytest.raises(ValueError, match="is damaged .KeyError: 'blocks'.; record it again with seresnet reference record"):
         load_reference(tmp_path)
     (tmp_path / "switch_off.csv").unlink()
     with pytest.raises(FileNotFoundError, match="lacks switch_off.csv: record it again"):

@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 
 from seresnet_lib import SqueezeExcitation, resnet50, seresnet50
-from seresnet_lib.checks import randomize_batchnorm
+from seresnet_lib.classroom.checks import randomize_batchnorm
 
 ATOL = 1e-4
 

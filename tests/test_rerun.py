@@ -23,17 +23,17 @@ from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
-
-from seresnet_lib import classroom, experiments, grading
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.excitations import PAPER_BLOCKS, class_spread
-from seresnet_lib.metrics import evaluate
-from seresnet_lib.paths import workdir
-from seresnet_lib.reference import load_reference, record
-from seresnet_lib.runs import run_folders
-from seresnet_lib.series import lessons
-from seresnet_lib.train import load_trained, run_data, train_or_load, train_run
 from test_notebooks import solutions
+
+from seresnet_lib.classroom import copies, grading
+from seresnet_lib.classroom.series import lessons
+from seresnet_lib.lab import grid
+from seresnet_lib.lab.reference import load_reference, record
+from seresnet_lib.model.excitations import PAPER_BLOCKS, class_spread
+from seresnet_lib.paths import workdir
+from seresnet_lib.training import evaluate, load_trained, run_data, train_or_load, train_run
+from seresnet_lib.training.config import TrainConfig
+from seresnet_lib.training.folders import run_folders
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY_TRAINING = dict(train_size=64, test_size=32, epochs=2, batch_size=32, lr_step=1, out_dir="runs/rerun",
@@ -84,7 +84,7 @@ def test_lesson_cells_can_be_run_again(path):
     notebook = load_notebook_node(str(path))  # as papermill reads it
     if path.name in PARAMETERS:
         notebook = parameterize_notebook(notebook, PARAMETERS[path.name])
-    notebook = classroom.student_copy(notebook)
+    notebook = copies.student_copy(notebook)
     code = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     client = NotebookClient(notebook, kernel_name="python3", timeout=600,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
@@ -120,7 +120,7 @@ def test_lesson_cells_can_be_run_again(path):
 def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict]):
     """train_run (sweeps' inline runs) gives the lesson's numbers; load_trained gives back its model, and
     train_or_load (lesson 07) finds it rather than train again; reference.record measures it as lesson 07 does."""
-    lesson_run = TrainConfig(**{**experiments.parameters_of(lesson), **TINY_TRAINING})
+    lesson_run = TrainConfig(**{**grid.notebook_parameters(lesson), **TINY_TRAINING})
     config = TrainConfig(**{**lesson_run.as_dict(), "keep_checkpoints": 0,
                             "out_dir": TINY_TRAINING["out_dir"] + "-inline"})
     history = train_run(config)
@@ -164,7 +164,7 @@ def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict
 def grade_unanswered_then_solved(client, notebook, lesson: Path):
     """As handed out, every exercise grades as not done; with its worked solution run, as passed."""
     exercises = grading.lesson_exercises([lesson])
-    positions = classroom.exercise_cells(notebook)
+    positions = copies.exercise_cells(notebook)
     assert {o.result for o in grading.grade(notebook, lesson.name, exercises)} == {grading.NOT_DONE}
     for index, code in zip(positions, solutions(lesson), strict=True):
         notebook.cells[index].source = code

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from seresnet_lib import runs
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.runs import LOCK, RunInUse, atomic_write, hold, new_run
+from seresnet_lib.cli import main
+from seresnet_lib.training import folders as runs
+from seresnet_lib.training.config import TrainConfig
+from seresnet_lib.training.folders import LOCK, RunInUse, atomic_write, hold, new_run
 
 
 def _start_runs_together(out_dir, barrier, results):
@@ -206,7 +207,7 @@ def test_list_shows_each_run_with_status_progress_accuracy_changes_and_size(tmp_
     tiny_run(tmp_path, 2, "running", 1, 0.2, epochs=3)  # its process was killed: no live lock
     tiny_run(tmp_path, 3, "diverged", 0, None, lr=1000.0)
     (tmp_path / "run-004").mkdir()  # killed before its first epoch
-    assert runs.main(["list", str(tmp_path)]) == 0
+    assert main(["runs", "list", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["run", "status", "epochs", "best"]
     first, second, third, fourth = (line.split() for line in lines[1:])
@@ -219,7 +220,7 @@ def test_list_shows_each_run_with_status_progress_accuracy_changes_and_size(tmp_
 
 def test_prune_keeps_the_newest_checkpoints_and_every_metrics_file(tmp_path, capsys):
     folders = [tiny_run(tmp_path, n, "complete", 1, 0.3) for n in (1, 2, 3)]
-    assert runs.main(["prune", str(tmp_path), "--keep", "1", "--yes"]) == 0
+    assert main(["runs", "prune", str(tmp_path), "--keep", "1", "--yes"]) == 0
     assert [(f / "checkpoint.pt").exists() for f in folders] == [False, False, True]
     assert all((f / "metrics.json").exists() for f in folders)
     assert "deleted 2 checkpoints, freed" in capsys.readouterr().out
@@ -229,14 +230,14 @@ def test_prune_asks_first_and_skips_a_run_in_training(tmp_path, monkeypatch, cap
     old, training = tiny_run(tmp_path, 1, "complete", 1, 0.3), tiny_run(tmp_path, 2, "running", 1, 0.3)
     os.utime(old / "checkpoint.pt", (0, 0))  # 1970
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
-    assert runs.main(["prune", str(tmp_path), "--older-than", "7"]) == 1
+    assert main(["runs", "prune", str(tmp_path), "--older-than", "7"]) == 1
     assert (old / "checkpoint.pt").exists() and "nothing deleted" in capsys.readouterr().out
     owner = hold_in_another_process(training)
     try:
         os.utime(training / "checkpoint.pt", (0, 0))
         monkeypatch.setattr("builtins.input", lambda prompt: "y")
-        assert runs.main(["prune", str(tmp_path), "--keep", "0"]) == 0
-        assert runs.summarize(training).status == "running"  # its process holds the lock
+        assert main(["runs", "prune", str(tmp_path), "--keep", "0"]) == 0
+        assert runs.describe_run(training).status == "running"  # its process holds the lock
     finally:
         stop(owner)
     assert not (old / "checkpoint.pt").exists() and (training / "checkpoint.pt").exists()
@@ -249,7 +250,7 @@ def test_prune_asks_first_and_skips_a_run_in_training(tmp_path, monkeypatch, cap
 ])
 def test_prune_needs_to_be_told_what(tmp_path, capsys, arguments, message):
     with pytest.raises(SystemExit):
-        runs.main(["prune", str(tmp_path), *arguments])
+        main(["runs", "prune", str(tmp_path), *arguments])
     assert message in capsys.readouterr().err
 
 
@@ -257,7 +258,7 @@ def test_a_corrupt_metrics_file_does_not_break_listing(tmp_path, capsys):
     tiny_run(tmp_path, 1, "complete", 2, 0.3)
     (tmp_path / "run-001" / "metrics.json").write_text('{"status": "running"}')
     assert runs.read_metrics(tmp_path / "run-001") is None
-    assert runs.main(["list", str(tmp_path)]) == 0
+    assert main(["runs", "list", str(tmp_path)]) == 0
     assert "run-001   empty" in capsys.readouterr().out
     assert runs.found_runs(tmp_path).endswith("run-001 (a checkpoint).")
 

@@ -1,9 +1,14 @@
 """Executing lessons with papermill: into runs/, or in place to record outputs."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import nbformat
 import pytest
 
-from seresnet_lib import series
+from seresnet_lib.classroom import series
+from seresnet_lib.cli import main
 
 
 @pytest.fixture
@@ -24,11 +29,17 @@ def test_lessons_are_found_in_order(tmp_path):
     assert [p.name for p in series.lessons(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
 
 
-def test_run_series_writes_executed_copies_and_leaves_the_lesson_alone(tiny_lesson, tmp_path):
+def test_seresnet_run_writes_executed_copies_leaves_the_lesson_alone_and_says_only_that(tiny_lesson, tmp_path):
     before = tiny_lesson.read_text()
-    [executed] = series.run_series(tmp_path / "runs", [tiny_lesson])
-    assert executed == tmp_path / "runs" / "01_tiny.ipynb"
-    [cell] = nbformat.read(executed, as_version=4).cells
+    seresnet = Path(sys.executable).with_name("seresnet")
+    result = subprocess.run([str(seresnet), "run", str(tiny_lesson), "--out-dir", "runs"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no kernel warnings (it runs over IPC, not unencrypted TCP)
+    assert result.stdout.split("\n") == ["executed notebooks/01_tiny.ipynb -> runs/01_tiny.ipynb", "",
+                                         "1 executed notebooks are in runs/: open them with `make lab` or "
+                                         "jupyter lab.", ""]
+    [cell] = nbformat.read(tmp_path / "runs" / "01_tiny.ipynb", as_version=4).cells
     assert cell.outputs[0].text == "42 notebooks\n"  # ran inside the lesson's own folder
     assert tiny_lesson.read_text() == before
 
@@ -60,5 +71,5 @@ def test_no_lessons_is_an_error(tmp_path):
 
 def test_cli_rejects_a_missing_notebook(capsys):
     with pytest.raises(SystemExit):
-        series.main(["run", "notebooks/99_missing.ipynb"])
+        main(["run", "notebooks/99_missing.ipynb"])
     assert "no such notebook: notebooks/99_missing.ipynb" in capsys.readouterr().err

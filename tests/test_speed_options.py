@@ -8,13 +8,13 @@ import copy
 
 import pytest
 import torch
+from test_train import TINY, loaders, run, small_model
 from torch import nn
 
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.distributed import ProcessGroupBatchNorm2d, synchronize_batch_norm
-from seresnet_lib.metrics import evaluate
-from seresnet_lib.train import make_optimizer, stepping_model, train_one_epoch
-from test_train import TINY, loaders, run, small_model
+from seresnet_lib.training import evaluate, make_optimizer, train_one_epoch
+from seresnet_lib.training.config import TrainConfig
+from seresnet_lib.training.distributed import ProcessGroupBatchNorm2d, synchronize_batch_norm
+from seresnet_lib.training.steps import stepping_model
 
 # bfloat16 keeps 8 bits of mantissa (float32: 24). From the same weights the loss comes out within
 # 1% of fp32's; each step's rounding then changes the next weights a little, and on one machine the

@@ -12,16 +12,16 @@ import torch
 from torch import nn
 
 from seresnet_lib import ResNet, ResNetConfig, count_parameters
-from seresnet_lib import train
-from seresnet_lib.config import TrainConfig
-from seresnet_lib.data import CLASS_GROUPS, load_dataset
-from seresnet_lib.layers import Bottleneck
-from seresnet_lib.loader import BatchLoader
-from seresnet_lib.runs import RunInUse, hold
-from seresnet_lib.metrics import (confusion_matrix, evaluate, per_class_accuracy, predict,
-                                  share_of_mistakes_within_groups)
+from seresnet_lib.cli import main
+from seresnet_lib.model.layers import Bottleneck
 from seresnet_lib.seeding import seed_everything
-from seresnet_lib.train import TrainingDiverged, build_model, check_run_folder, fit, make_optimizer, train_one_epoch
+from seresnet_lib.training import (TrainingDiverged, build_model, check_run_folder, confusion_matrix, evaluate, fit,
+                                   loop, make_optimizer, per_class_accuracy, predict, run as run_module,
+                                   share_of_mistakes_within_groups, steps, train_one_epoch)
+from seresnet_lib.training.config import TrainConfig
+from seresnet_lib.training.data import CLASS_GROUPS, load_dataset
+from seresnet_lib.training.folders import RunInUse, hold
+from seresnet_lib.training.loader import BatchLoader
 
 # Runs in one out_dir keep their checkpoints here, as a sweep's do; the lesson's default (keep one) is tested apart.
 TINY = dict(train_size=96, test_size=64, batch_size=32, lr=0.02, lr_step=1, augment=True, normalize=True,
@@ -74,7 +74,7 @@ def assert_same_run(history, model, reference_history, reference_model):
 @pytest.mark.parametrize("schedule", ["step", "cosine"])
 def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, monkeypatch, capsys, schedule):
     whole, whole_model = run(tmp_path / "whole", epochs=3, schedule=schedule)
-    evaluate, calls = train.evaluate, []
+    evaluate, calls = steps.evaluate, []
 
     def interrupted_in_epoch_2(*args):
         calls.append(1)
@@ -82,7 +82,7 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_
             raise KeyboardInterrupt  # as if the kernel were stopped during epoch 2
         return evaluate(*args)
 
-    monkeypatch.setattr(train, "evaluate", interrupted_in_epoch_2)
+    monkeypatch.setattr(steps, "evaluate", interrupted_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "split", epochs=3, schedule=schedule)
     monkeypatch.undo()
@@ -247,13 +247,11 @@ def test_relative_out_dirs_are_taken_from_the_workdir(tmp_path, monkeypatch):
 
 
 def test_progress_bar_only_where_someone_watches(monkeypatch):
-    from seresnet_lib import train
-
     monkeypatch.setenv("CI", "true")
-    assert not train._interactive()
+    assert not loop._interactive()
     monkeypatch.delenv("CI")
     monkeypatch.setattr("sys.stdout.isatty", lambda: True, raising=False)
-    assert train._interactive()
+    assert loop._interactive()
 
 
 def test_fit_runs_train_one_epoch_once_per_epoch(tmp_path, monkeypatch):
@@ -263,7 +261,7 @@ def test_fit_runs_train_one_epoch_once_per_epoch(tmp_path, monkeypatch):
         calls.append(len(batches))
         return train_one_epoch(model, batches, optimizer, *options)
 
-    monkeypatch.setattr(train, "train_one_epoch", counted)
+    monkeypatch.setattr(steps, "train_one_epoch", counted)
     history, _ = run(tmp_path, epochs=3)
     assert calls == [3, 3, 3]  # 96 images in batches of 32, each epoch
     assert len(history.epochs) == 3
@@ -384,7 +382,7 @@ def test_metrics_carry_the_status_running_then_complete(tmp_path, monkeypatch):
         seen.append((metrics_of(run_dir)["status"], (run_dir / "lock").exists()))
         return train_one_epoch(model, batches, optimizer)
 
-    monkeypatch.setattr(train, "train_one_epoch", watched)
+    monkeypatch.setattr(steps, "train_one_epoch", watched)
     history, _ = run(tmp_path, epochs=2)
     assert seen == [("running", True), ("running", True)]  # the run is locked while it trains
     assert metrics_of(history.run_dir)["status"] == "complete"
@@ -397,7 +395,7 @@ def test_a_diverged_run_stops_keeps_its_last_good_checkpoint_and_says_why(tmp_pa
         return (float("nan"), accuracy) if len(calls) == 2 else (loss, accuracy)
 
     calls = []
-    monkeypatch.setattr(train, "train_one_epoch", lambda *args: calls.append(1) or diverging(*args))
+    monkeypatch.setattr(steps, "train_one_epoch", lambda *args: calls.append(1) or diverging(*args))
     with pytest.raises(TrainingDiverged) as error:
         run(tmp_path, epochs=4)
     assert len(calls) == 2  # epochs 3 and 4 never ran
@@ -466,7 +464,7 @@ def test_a_run_interrupted_says_stopped_in_its_metrics(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return train_one_epoch(*args)
 
-    monkeypatch.setattr(train, "train_one_epoch", interrupted)
+    monkeypatch.setattr(steps, "train_one_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, epochs=3)
     metrics = metrics_of(tmp_path / "run-001")
@@ -476,14 +474,14 @@ def test_a_run_interrupted_says_stopped_in_its_metrics(tmp_path, monkeypatch):
 def test_a_checkpoint_deleted_before_training_starts_is_an_error_not_a_new_run(tmp_path, monkeypatch):
     history, _ = run(tmp_path, epochs=1)
     before = (history.run_dir / "metrics.json").read_text()
-    find_run = train.find_run
+    find_run = run_module.find_run
 
     def pruned_meanwhile(*args, **kwargs):
         found = find_run(*args, **kwargs)
         (found / "checkpoint.pt").unlink()  # another process pruned it after it was chosen
         return found
 
-    monkeypatch.setattr(train, "find_run", pruned_meanwhile)
+    monkeypatch.setattr(run_module, "find_run", pruned_meanwhile)
     with pytest.raises(ValueError, match="the checkpoint of .*run-001 disappeared before training could resume it"):
         run(tmp_path, epochs=2, resume=True)
     assert (history.run_dir / "metrics.json").read_text() == before  # the run's record is untouched
@@ -558,7 +556,7 @@ def test_keep_checkpoints_counts_this_run_and_spares_a_run_in_training(tmp_path)
 def test_the_command_line_trains_a_preset_with_parameters_over_it(tmp_path, capsys):
     preset = tmp_path / "preset.yaml"
     preset.write_text("epochs: 5\nbatch_size: 16\ntrain_size: 32\ntest_size: 16\n")
-    assert train.main([str(preset), "-p", "epochs", "1", "-p", "out_dir", str(tmp_path / "runs")]) == 0
+    assert main(["train", str(preset), "-p", "epochs", "1", "-p", "out_dir", str(tmp_path / "runs")]) == 0
     metrics = json.loads((tmp_path / "runs" / "run-001" / "metrics.json").read_text())
     assert metrics["status"] == "complete" and len(metrics["epochs"]) == 1  # -p wins over the preset
     assert metrics["parameters"]["batch_size"] == 16
@@ -571,6 +569,6 @@ def test_the_command_line_trains_a_preset_with_parameters_over_it(tmp_path, caps
     (["missing.yaml"], "missing.yaml"),
 ])
 def test_the_command_line_refuses_bad_parameters_before_training(tmp_path, capsys, arguments, message):
-    assert train.main(arguments + ["-p", "out_dir", str(tmp_path / "runs")]) == 2
+    assert main(["train", *arguments, "-p", "out_dir", str(tmp_path / "runs")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -1,7 +1,7 @@
 """Run folders: where each training run keeps its checkpoint and metrics, and how to see and prune them.
 
-    python -m seresnet_lib.runs list runs/05_train_cifar10
-    python -m seresnet_lib.runs prune runs/05_train_cifar10 --keep 2    # asks first; --yes does not
+    seresnet runs list runs/05_train_cifar10
+    seresnet runs prune runs/05_train_cifar10 --keep 2    # asks first; --yes does not
 
 Every run gets its own ``out_dir/run-NNN`` folder, created atomically, so runs started at the
 same moment never share one. While a run trains, its process holds an operating-system lock on
@@ -12,7 +12,6 @@ when it is killed, so a crashed run never stays locked.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -24,8 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import display, resolve
 from .config import TrainConfig
-from .paths import display, resolve
 
 try:  # POSIX (Linux, macOS)
     import fcntl
@@ -64,12 +63,14 @@ def new_run(out_dir: Path) -> Path:
         return run_dir
 
 
-def find_run(out_dir: Path, resume: bool | str, fits: Callable[[dict], bool] | None = None) -> Path | None:
-    """The run to continue, or None if ``resume=True`` finds none.
+def find_run(out_dir: Path, resume: bool | str, fits: Callable[[dict], bool] | None = None,
+             parameter: str = "resume", missing: type[Exception] = ValueError) -> Path | None:
+    """The run to continue (or load), or None if ``resume=True`` finds none.
 
     ``resume=True``: the newest run with a checkpoint, preferring one whose recorded parameters
     ``fits`` accepts (a folder shared by a sweep holds runs of other parameters). A name
-    (``"run-001"``) or a path: that run, which must have a checkpoint. A run that another process
+    (``"run-001"``) or a path: that run, which must have a checkpoint, else ``missing`` is raised,
+    its message naming the value as ``parameter`` (resume='run-009'). A run that another process
     is training is returned all the same: locking it then says so.
     """
     if resume is True:
@@ -80,7 +81,7 @@ def find_run(out_dir: Path, resume: bool | str, fits: Callable[[dict], bool] | N
     run_dir = resolve(name) if ("/" in name or os.sep in name) else out_dir / name
     if not (run_dir / CHECKPOINT).is_file():
         what = "has no checkpoint" if run_dir.is_dir() else "does not exist"
-        raise ValueError(f"resume={resume!r}: {display(run_dir)} {what}. {found_runs(out_dir)}")
+        raise missing(f"{parameter}={resume!r}: {display(run_dir)} {what}. {found_runs(out_dir)}")
     return run_dir
 
 
@@ -92,7 +93,7 @@ def found_runs(out_dir: Path) -> str:
     return f"In {display(out_dir)}: {', '.join(f'{run.name} ({_progress(run)})' for run in runs)}."
 
 
-def good_epochs(metrics: dict | None) -> list[dict]:
+def _good_epochs(metrics: dict | None) -> list[dict]:
     """The epochs of a run whose losses were finite (a diverged epoch's are not)."""
     rows = (metrics or {}).get("epochs", [])
     return [row for row in rows if row.get("train_loss") is not None and row.get("test_loss") is not None]
@@ -100,7 +101,7 @@ def good_epochs(metrics: dict | None) -> list[dict]:
 
 def _progress(run_dir: Path) -> str:
     metrics = read_metrics(run_dir)
-    done = len(good_epochs(metrics))
+    done = len(_good_epochs(metrics))
     if (run_dir / CHECKPOINT).is_file():
         text = f"checkpoint after epoch {done}" if metrics else "a checkpoint"
     else:
@@ -248,7 +249,7 @@ def read_metrics(run_dir: Path) -> dict | None:
 
 
 @dataclass
-class RunSummary:
+class _RunSummary:
     """One line of ``runs list``."""
 
     name: str
@@ -262,14 +263,14 @@ class RunSummary:
     def line(self) -> str:
         best = "-" if self.best_test_acc is None else f"{self.best_test_acc:.1%}"
         changed = " ".join(f"{k}={v}" for k, v in self.changed.items()) or "(defaults)"
-        return (f"{self.name:<9} {self.status:<9} {self.epochs:>6} {best:>6} {_size(self.bytes):>9}  "
+        return (f"{self.name:<9} {self.status:<9} {self.epochs:>6} {best:>6} {size_text(self.bytes):>9}  "
                 f"{'yes' if self.checkpoint else 'no':<10}  {changed}")
 
 
 HEADER = f"{'run':<9} {'status':<9} {'epochs':>6} {'best':>6} {'on disk':>9}  {'checkpoint':<10}  parameters"
 
 
-def summarize(run_dir: Path) -> RunSummary:
+def describe_run(run_dir: Path) -> _RunSummary:
     """Status (running, complete, diverged, stopped, empty), progress, and what differs from the defaults."""
     metrics = read_metrics(run_dir)
     status = (metrics or {}).get("status") or _status_of_older_run(metrics)
@@ -278,7 +279,7 @@ def summarize(run_dir: Path) -> RunSummary:
     defaults, ignore = json.loads(json.dumps(TrainConfig().as_dict())), {"out_dir", "resume"}  # as metrics.json
     parameters = (metrics or {}).get("parameters", {})
     changed = {k: v for k, v in parameters.items() if k not in ignore and defaults.get(k) != v}
-    return RunSummary(run_dir.name, status, len(good_epochs(metrics)), (metrics or {}).get("best_test_acc"),
+    return _RunSummary(run_dir.name, status, len(_good_epochs(metrics)), (metrics or {}).get("best_test_acc"),
                       changed, _folder_size(run_dir), (run_dir / CHECKPOINT).is_file())
 
 
@@ -287,7 +288,7 @@ def _status_of_older_run(metrics: dict | None) -> str:
     if not metrics:
         return "empty"
     planned = metrics.get("parameters", {}).get("epochs")
-    return "complete" if planned is not None and len(good_epochs(metrics)) >= planned else "stopped"
+    return "complete" if planned is not None and len(_good_epochs(metrics)) >= planned else "stopped"
 
 
 def _folder_size(folder: Path) -> int:
@@ -316,15 +317,15 @@ def keep_newest_checkpoints(run_dir: Path, keep: int) -> str | None:
     """Delete the checkpoints of the runs beside ``run_dir`` but the ``keep - 1`` newest (``run_dir``
     keeps its own); runs being trained keep theirs. What was deleted, as a sentence, or None."""
     others = [path for path in prunable(run_dir.parent, keep=keep - 1) if path.parent != run_dir]
-    freed = {path.parent.name: _delete_unless_training(path) for path in others}
+    freed = {path.parent.name: delete_unless_training(path) for path in others}
     deleted = [name for name, size in freed.items() if size]
     if not deleted:
         return None
     return (f"deleted the checkpoint(s) of {', '.join(deleted)} (their metrics.json stay), freeing "
-            f"{_size(sum(freed.values()))}: keep_checkpoints={keep}")
+            f"{size_text(sum(freed.values()))}: keep_checkpoints={keep}")
 
 
-def _delete_unless_training(checkpoint: Path) -> int:
+def delete_unless_training(checkpoint: Path) -> int:
     """Delete a checkpoint unless its run started training meanwhile; the bytes freed."""
     try:
         with hold(checkpoint.parent):
@@ -335,55 +336,9 @@ def _delete_unless_training(checkpoint: Path) -> int:
         return 0
 
 
-def _size(count: float) -> str:
+def size_text(count: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
     raise AssertionError
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seresnet_lib.runs", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="one line per run: status, epochs, best accuracy, size")
-    listing.add_argument("out_dir", type=Path)
-    pruning = commands.add_parser("prune", help="delete checkpoints; metrics.json and notebooks stay")
-    pruning.add_argument("out_dir", type=Path)
-    pruning.add_argument("--keep", type=int, metavar="N", help="keep the checkpoints of the N newest runs")
-    pruning.add_argument("--older-than", type=float, metavar="DAYS",
-                         help="delete only checkpoints older than this (with --keep: both must agree)")
-    pruning.add_argument("--yes", action="store_true", help="do not ask before deleting")
-    args = parser.parse_args(argv)
-    out_dir = args.out_dir.expanduser().absolute()  # from where the command runs, as any shell command
-    if not out_dir.is_dir():
-        parser.error(f"no such folder: {args.out_dir}")
-    if args.command == "list":
-        print(HEADER)
-        for run in run_folders(out_dir):
-            print(summarize(run).line())
-        return 0
-    if args.keep is None and args.older_than is None:
-        parser.error("say which checkpoints to delete: --keep N and/or --older-than DAYS")
-    if args.keep is not None and args.keep < 0:
-        parser.error(f"--keep must be 0 or more, got {args.keep}")
-    if args.older_than is not None and not args.older_than > 0:
-        parser.error(f"--older-than must be a number of days > 0, got {args.older_than}")
-    doomed = prunable(out_dir, args.keep, args.older_than)
-    if not doomed:
-        print("no checkpoints to delete")
-        return 0
-    for path in doomed:
-        print(f"  {path}  {_size(path.stat().st_size)}")
-    total = sum(path.stat().st_size for path in doomed)
-    if not args.yes and input(f"delete these {len(doomed)} checkpoints ({_size(total)})? [y/N] ").strip().lower() \
-            not in ("y", "yes"):
-        print("nothing deleted")
-        return 1
-    freed = [_delete_unless_training(path) for path in doomed]
-    print(f"deleted {sum(1 for size in freed if size)} checkpoints, freed {_size(sum(freed))}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,7 +6,7 @@ as data (``checks.CHECK_MIME``) next to its text, so grading reads what the run 
 Relative paths in the notebook (``runs/``, ``data/``) point into a scratch folder, deleted
 afterwards, so grading never writes into the project's own ``runs/``.
 
-    python -m seresnet_lib.series check alice/ bob/01_stem.ipynb   # table, checked/grades.csv
+    seresnet check alice/ bob/01_stem.ipynb   # table, checked/grades.csv
 
 A student's code runs with the rights of whoever grades it, and a determined student can
 display a forged result: grade in a container or as an unprivileged user, and treat the
@@ -30,19 +30,19 @@ from nbformat import NotebookNode
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from ..kernel import LocalKernelManager
+from ..paths import display, workdir as project_workdir
 from .checks import CHECK_MIME
-from .classroom import EXERCISE, exercise_cells, fingerprint, tags
-from .paths import display
-from .paths import workdir as project_workdir
+from .copies import EXERCISE, exercise_cells, fingerprint, tags
 
 PASSED, FAILED, NOT_DONE, CRASHED = "passed", "failed", "not done", "crashed"
-MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
-PLAIN_MARKS = {PASSED: "+", FAILED: "x", NOT_DONE: ".", CRASHED: "x"}  # for terminals without ✓ and ✗
-NO_RESULT = "no self-check result: keep the check call as the exercise cell's last line, not inside print()"
+_MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
+_PLAIN_MARKS = {PASSED: "+", FAILED: "x", NOT_DONE: ".", CRASHED: "x"}  # for terminals without ✓ and ✗
+_NO_RESULT = "no self-check result: keep the check call as the exercise cell's last line, not inside print()"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Grade:
     """One line of the grading table: an exercise of a notebook, or a notebook that crashed."""
 
     notebook: str
@@ -156,11 +156,11 @@ def _verdict(spans: list[_Span], stop: Stop | None) -> tuple[str, str]:
     errors = [error for span in spans for error in span.errors]
     if errors:
         return (NOT_DONE if left_alone else FAILED), f"raised {errors[-1]}"
-    return (NOT_DONE, "not run") if left_alone else (FAILED, NO_RESULT)
+    return (NOT_DONE, "not run") if left_alone else (FAILED, _NO_RESULT)
 
 
 def grade(notebook: NotebookNode, name: str, exercises: dict[str, Exercise], stop: Stop | None = None,
-          executed: str = "") -> list[Outcome]:
+          executed: str = "") -> list[Grade]:
     """Read an executed notebook: each exercise's last self-check result, or else its error.
 
     An exercise spans its cell and any cells a student added after it, up to the next
@@ -169,7 +169,7 @@ def grade(notebook: NotebookNode, name: str, exercises: dict[str, Exercise], sto
     notebook; an exercise of the lesson that is not in the notebook is missing.
     """
     def outcome(exercise_id, title, result, detail):
-        return Outcome(name, exercise_id, title, result, detail, executed)
+        return Grade(name, exercise_id, title, result, detail, executed)
 
     ran_until = stop.cell if stop else len(notebook.cells)  # outputs of the stopped cell and later are not read
     starts = exercise_cells(notebook)
@@ -196,7 +196,7 @@ def grade(notebook: NotebookNode, name: str, exercises: dict[str, Exercise], sto
     return outcomes
 
 
-def execute(notebook: NotebookNode, folder: Path, timeout: int, workdir: Path) -> Stop | None:
+def execute_submission(notebook: NotebookNode, folder: Path, timeout: int, workdir: Path) -> Stop | None:
     """Run every cell of ``notebook`` in place, in ``folder``, going on past errors.
 
     Saved outputs are cleared first and no cell is skipped, so every output read later comes
@@ -207,7 +207,8 @@ def execute(notebook: NotebookNode, folder: Path, timeout: int, workdir: Path) -
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     client = NotebookClient(notebook, kernel_name="python3", timeout=timeout, allow_errors=True,
-                            skip_cells_with_tag="", resources={"metadata": {"path": str(folder)}})
+                            skip_cells_with_tag="", resources={"metadata": {"path": str(folder)}},
+                            kernel_manager_class=LocalKernelManager)
     try:
         client.execute(env={**os.environ, "SERESNET_WORKDIR": str(workdir)})
     except CellTimeoutError:
@@ -221,13 +222,13 @@ def execute(notebook: NotebookNode, folder: Path, timeout: int, workdir: Path) -
 
 
 def check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Path, timeout: int = 600,
-                   parameters: dict | None = None) -> list[Outcome]:
+                   parameters: dict | None = None) -> list[Grade]:
     """Execute a student's notebook (saving the executed copy) and grade it."""
     name = display(path)
     try:
         notebook = load_notebook_node(str(path))  # with the metadata papermill's parameters need
     except Exception as error:  # not JSON, not a notebook, unreadable
-        return [Outcome(name, "", "", CRASHED, f"cannot read it as a notebook: {error}".splitlines()[0])]
+        return [Grade(name, "", "", CRASHED, f"cannot read it as a notebook: {error}".splitlines()[0])]
     if parameters and any("parameters" in tags(cell) for cell in notebook.cells):
         notebook = parameterize_notebook(notebook, parameters, kernel_name="python3", language="python")
     with tempfile.TemporaryDirectory(prefix="seresnet-check-") as workdir:
@@ -235,16 +236,16 @@ def check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Pa
         if data.is_dir():  # datasets already downloaded are shared; runs/ is not
             (Path(workdir) / "data").symlink_to(data, target_is_directory=True)
         try:
-            stop = execute(notebook, Path(path).resolve().parent, timeout, Path(workdir))
+            stop = execute_submission(notebook, Path(path).resolve().parent, timeout, Path(workdir))
         except Exception as error:  # the kernel could not start, or the notebook is malformed
-            return [Outcome(name, "", "", CRASHED, f"could not run it: {type(error).__name__}: {error}"
+            return [Grade(name, "", "", CRASHED, f"could not run it: {type(error).__name__}: {error}"
                             .splitlines()[0])]
     executed_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, executed_path)
     try:
         return grade(notebook, name, exercises, stop, display(executed_path))
     except Exception as error:  # contents no lesson has; say so, and go on with the others
-        return [Outcome(name, "", "", CRASHED, f"could not grade it: {type(error).__name__}: {error}"
+        return [Grade(name, "", "", CRASHED, f"could not grade it: {type(error).__name__}: {error}"
                         .splitlines()[0], display(executed_path))]
 
 
@@ -292,7 +293,7 @@ def executed_copy_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:
 
 def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Path = Path("checked"),
                     timeout: int = 600, parameters: dict | None = None,
-                    progress: Callable[[str], None] = print) -> list[Outcome]:
+                    progress: Callable[[str], None] = print) -> list[Grade]:
     """Grade each notebook in turn; one that crashes is reported and the others are still graded.
 
     After Ctrl-C, the notebooks graded so far are returned, with a line for the one interrupted.
@@ -306,19 +307,19 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
         try:
             outcomes += check_notebook(path, exercises, target, timeout, parameters)
         except KeyboardInterrupt:
-            outcomes.append(Outcome(display(path), "", "", CRASHED,
+            outcomes.append(Grade(display(path), "", "", CRASHED,
                                     "interrupted (Ctrl-C): this notebook and those after it were not graded"))
             break
     return outcomes
 
 
-def table(outcomes: Sequence[Outcome], encoding: str | None = None) -> str:
+def grades_table(outcomes: Sequence[Grade], encoding: str | None = None) -> str:
     """The outcomes as an aligned text table, one line each; plain marks where ✓ and ✗ cannot be written."""
-    marks = MARKS
+    marks = _MARKS
     try:
-        "".join(MARKS.values()).encode(encoding or sys.stdout.encoding or "utf-8")
+        "".join(_MARKS.values()).encode(encoding or sys.stdout.encoding or "utf-8")
     except (UnicodeEncodeError, LookupError):
-        marks = PLAIN_MARKS
+        marks = _PLAIN_MARKS
     rows = [(o.notebook, f"{o.exercise} {o.title}".strip() or "(whole notebook)", f"{marks[o.result]} {o.result}",
              o.detail) for o in outcomes]
     header = ("notebook", "exercise", "result", "detail")
@@ -327,7 +328,7 @@ def table(outcomes: Sequence[Outcome], encoding: str | None = None) -> str:
                      for row in [header, *rows]).rstrip()
 
 
-def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
+def write_grades_csv(outcomes: Sequence[Grade], path: Path) -> None:
     """The outcomes as CSV for a gradebook: notebook, exercise, title, result, detail, executed copy."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as file:
@@ -336,7 +337,7 @@ def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
         writer.writerows([o.notebook, o.exercise, o.title, o.result, o.detail, o.executed] for o in outcomes)
 
 
-def summary(outcomes: Sequence[Outcome]) -> str:
+def grades_summary(outcomes: Sequence[Grade]) -> str:
     exercises = [o for o in outcomes if o.exercise]
     counts = {result: sum(o.result == result for o in exercises) for result in (PASSED, FAILED, NOT_DONE)}
     crashed = len({o.notebook for o in outcomes if o.result == CRASHED})

@@ -1,6 +1,6 @@
 """Training in several processes with PyTorch's DistributedDataParallel, as ``torchrun`` starts them.
 
-    torchrun --nproc_per_node=4 -m seresnet_lib.train notebooks/params/cifar10_strong.yaml
+    torchrun --nproc_per_node=4 -m seresnet_lib.training train notebooks/params/cifar10_strong.yaml
 
 Every process holds the same model. Each takes its own share of every batch (the batch
 loader's order and augmentations are drawn from the same seed in all of them), computes its
@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 
-def launched() -> bool:
+def _launched() -> bool:
     """True in a process that torchrun started as one of several."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
@@ -52,6 +52,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def say(message: str) -> None:
+    """Print, from rank 0 only when several processes train."""
+    if is_main():
+        print(message, flush=True)
+
+
 def setup(device: str = "auto") -> None:
     """Join the process group torchrun prepared.
 
@@ -60,7 +66,7 @@ def setup(device: str = "auto") -> None:
     CPU, each process with an equal share of the CPU threads. Nothing in a process torchrun
     did not start.
     """
-    if not launched():
+    if not _launched():
         return
     on_gpu = device != "cpu" and torch.cuda.is_available()
     if on_gpu:
@@ -79,7 +85,7 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def broadcast_object(value):
+def _broadcast_object(value):
     """Rank 0's ``value`` in every process (a folder name, say)."""
     if not active():
         return value
@@ -121,7 +127,7 @@ def from_main(function):
             outcome = (True, function())
         except Exception as error:
             outcome = (False, error)
-    succeeded, value = broadcast_object(outcome)
+    succeeded, value = _broadcast_object(outcome)
     if not succeeded:
         raise value
     return value
@@ -139,17 +145,17 @@ def main_first():
         try:
             yield
         except Exception as error:
-            broadcast_object(error)
+            _broadcast_object(error)
             raise
-        broadcast_object(None)
+        _broadcast_object(None)
     else:
-        error = broadcast_object(None)
+        error = _broadcast_object(None)
         if error is not None:
             raise error
         yield
 
 
-def batch_statistics(x: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+def _batch_statistics(x: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
     """The number of values per channel, their mean and (biased) variance over all processes' batches.
 
     x: N x C x H x W, this process's share; the sums are taken in float64, so that the shares add up
@@ -202,7 +208,7 @@ class ProcessGroupBatchNorm2d(nn.BatchNorm2d):
             return super().forward(x)
         dtype, x = x.dtype, x.float()  # under bfloat16 autocast too, the statistics are kept in float32
         with torch.no_grad():
-            count, mean, variance = batch_statistics(x)
+            count, mean, variance = _batch_statistics(x)
             self.num_batches_tracked.add_(1)
             # an exponential average, or with momentum=None the plain mean of all batches so far
             weight = self.momentum if self.momentum is not None else 1 / self.num_batches_tracked.item()

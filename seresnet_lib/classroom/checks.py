@@ -5,7 +5,7 @@ Each ``check_*`` returns a ``CheckResult``: shown in a notebook it reads
 Module checks copy the student's weights into the library's version of the part and
 compare outputs; when they differ, they try the usual mistakes to name the one made.
 A notebook also records the result in machine-readable form (``CHECK_MIME``), which
-``python -m seresnet_lib.series check`` reads to grade a student's copy.
+``seresnet check`` reads to grade a student's copy.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import Bottleneck, SqueezeExcitation, Stem
-from .measure import count_parameters, evaluation_mode, output_shapes, stage_shapes
-from .models import ResNet, ResNetConfig
-
+from ..model.excitations import hook_count, recording, se_modules, switched_off
+from ..model.layers import Bottleneck, SqueezeExcitation, Stem
+from ..model.measure import count_parameters, evaluation_mode, output_shapes, stage_shapes
+from ..model.models import ResNet, ResNetConfig
 
 CHECK_MIME = "application/vnd.seresnet.check+json"  # JupyterLab shows the text/plain beside it
 
@@ -251,13 +251,13 @@ def check_cifar_stem(stem) -> CheckResult:
 
 # Lesson 02: the bottleneck blocks
 
-BLOCK_NAMES = "conv1, bn1, conv2, bn2, conv3, bn3, shortcut"
+_BLOCK_NAMES = "conv1, bn1, conv2, bn2, conv3, bn3, shortcut"
 
 
 def check_bottleneck(
     block, in_channels: int, width: int, stride: int = 1, reduction: int | None = None, stride_at: str = "1x1"
 ) -> CheckResult:
-    """``block``: a bottleneck as in the lesson's skeleton (layer names as in ``BLOCK_NAMES``).
+    """``block``: a bottleneck as in the lesson's skeleton (layer names as in ``_BLOCK_NAMES``).
 
     ``stride_at`` says where the stride should sit: "1x1" (original design) or "3x3" (v1.5).
     """
@@ -323,7 +323,7 @@ def check_bottleneck(
         return _fail("The stride is on your first 1x1 conv (the original design); in \"v1.5\" it sits on the 3x3 conv.")
 
     student = _with_random_batchnorm(block)
-    names = BLOCK_NAMES + (", se" if reduction else "")
+    names = _BLOCK_NAMES + (", se" if reduction else "")
     if (problem := _load_same_weights(reference, student, names)) is not None:
         return problem
     r = reference.eval()
@@ -596,8 +596,6 @@ def check_difference_spread(answer, a: list[float], b: list[float]) -> CheckResu
 
 
 def _reference_logits(model: nn.Module, images: torch.Tensor, off_stage: int | None = None) -> torch.Tensor:
-    from .excitations import switched_off
-
     with torch.no_grad():
         if off_stage is None:
             return model(images)
@@ -606,8 +604,6 @@ def _reference_logits(model: nn.Module, images: torch.Tensor, off_stage: int | N
 
 
 def _hooks_left(model: nn.Module) -> CheckResult | None:
-    from .excitations import hook_count
-
     if hook_count(model):
         return _fail(f"{_count(hook_count(model), 'hook')} still registered on the model: every forward pass "
                      f"runs it from now on. Keep the handle register_forward_hook returns and call handle.remove().")
@@ -617,8 +613,6 @@ def _hooks_left(model: nn.Module) -> CheckResult | None:
 def check_recorded_excitations(answer, model: nn.Module, images: torch.Tensor, stage: int = 4,
                                block: int = 3) -> CheckResult:
     """``answer``: the excitations (N x C) of the SE module of ``block`` in ``stage`` for ``images``."""
-    from .excitations import recording
-
     if answer is None:
         return _not_done("the N x C excitations")
     if (left := _hooks_left(model)) is not None:
@@ -678,7 +672,6 @@ def check_se_switched_off(answer, model: nn.Module, images: torch.Tensor, stage:
     if torch.allclose(answer, usual, atol=1e-5):
         return _fail("These are the model's usual logits: the hook must return the new output "
                      "(torch.ones_like(output)); a hook that returns None changes nothing.")
-    from .excitations import se_modules
 
     for other in {1, 2, 3, 4} - {stage}:
         if any(name.startswith(f"stage{other}") for name in se_modules(model)) and torch.allclose(

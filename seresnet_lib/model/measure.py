@@ -26,7 +26,7 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
-def probe_input(model: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
+def _probe_input(model: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
     """A zero batch of one ``input_size`` (C, H, W) tensor, on the model's device."""
     if not (isinstance(input_size, Sequence) and all(isinstance(s, int) and s > 0 for s in input_size)):
         raise ValueError(f"input_size must be a sequence of positive ints such as (3, 224, 224), got {input_size!r}")
@@ -34,7 +34,7 @@ def probe_input(model: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
     return torch.zeros(1, *input_size, device=device)
 
 
-def run_probe(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _run_probe(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``model(x)`` in eval mode without gradients; a model that fails says so in one line.
 
     The error names the model, the input shape and the model's own error, without the
@@ -59,7 +59,7 @@ def count_multiply_adds(model: nn.Module, input_size: Sequence[int] = (3, 224, 2
     not seen; for networks built from these modules torch's ``FlopCounterMode`` gives the same
     total, at 2 FLOPs per multiply-add (the tests check it).
     """
-    x = probe_input(model, input_size)
+    x = _probe_input(model, input_size)
     total = 0
 
     def count(module, _inputs, output):
@@ -72,7 +72,7 @@ def count_multiply_adds(model: nn.Module, input_size: Sequence[int] = (3, 224, 2
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
-        run_probe(model, x)
+        _run_probe(model, x)
     finally:
         for hook in hooks:
             hook.remove()
@@ -84,7 +84,7 @@ def output_shapes(model: nn.Module, input_size: Sequence[int], names: Sequence[s
 
     The model runs once, in eval mode, on a zero input of ``input_size`` (C, H, W).
     """
-    x = probe_input(model, input_size)
+    x = _probe_input(model, input_size)
     shapes: dict[str, tuple[int, ...]] = {}
     modules = dict(model.named_modules())
 
@@ -93,7 +93,7 @@ def output_shapes(model: nn.Module, input_size: Sequence[int], names: Sequence[s
 
     hooks = [modules[name].register_forward_hook(record(name)) for name in names]
     try:
-        shapes[""] = tuple(run_probe(model, x).shape[1:])
+        shapes[""] = tuple(_run_probe(model, x).shape[1:])
     finally:
         for hook in hooks:
             hook.remove()

@@ -8,7 +8,7 @@ Inspector) and nbconvert's ``TagRemovePreprocessor`` understands:
   fingerprint of the code as handed out, so that grading can tell an exercise left alone.
 - ``solution``: the worked solution (a markdown cell), which student copies leave out.
 
-    python -m seresnet_lib.series student   # student/NN_*.ipynb: no solutions, no outputs
+    seresnet student   # student/NN_*.ipynb: no solutions, no outputs
 
 Grading the copies students hand back is in ``grading.py``.
 """
@@ -24,7 +24,7 @@ import nbformat
 from nbconvert.preprocessors import ClearMetadataPreprocessor, ClearOutputPreprocessor, TagRemovePreprocessor
 from nbformat import NotebookNode
 
-from .paths import display
+from ..paths import display
 
 EXERCISE, SOLUTION = "exercise", "solution"
 

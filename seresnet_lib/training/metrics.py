@@ -1,4 +1,5 @@
-"""Evaluation: loss and accuracy, predictions with probabilities, per-class views."""
+"""Measures of a model's answers: a running tally of loss and accuracy, predictions with
+probabilities, per-class views."""
 
 from __future__ import annotations
 
@@ -7,15 +8,9 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from . import distributed
-
 
 class Tally:
-    """Running loss and accuracy over batches, summed on the device: no host sync until ``result()``.
-
-    Training in several processes, ``result()`` sums over all of them: each process tallies its
-    own share of the batches, and every image counts once.
-    """
+    """Running loss and accuracy over batches, summed on the device: no host sync until ``result()``."""
 
     def __init__(self, device: torch.device):
         self.loss_sum = torch.zeros((), device=device)
@@ -29,35 +24,13 @@ class Tally:
         self.seen += len(labels)
 
     def result(self) -> tuple[float, float]:
-        """Mean loss and accuracy over everything added (by every process)."""
-        if not distributed.active():
-            return self.loss_sum.item() / self.seen, self.correct.item() / self.seen
-        sums = torch.stack([self.loss_sum.double(), self.correct.double(),
-                            torch.tensor(self.seen, dtype=torch.float64, device=self.loss_sum.device)])
-        loss_sum, correct, seen = distributed.sum_over_processes(sums).tolist()
-        return loss_sum / seen, correct / seen
+        """Mean loss and accuracy over everything added."""
+        return self.loss_sum.item() / self.seen, self.correct.item() / self.seen
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """Mixed precision on ``device`` in ``dtype`` (bfloat16, say), or nothing at all with None."""
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader, autocast_dtype: torch.dtype | None = None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` (in eval mode) over every batch of ``loader``.
-
-    ``autocast_dtype``: run the model in mixed precision (the loss is computed in fp32).
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    tally = Tally(device)
-    for images, labels in loader:
-        with autocast(device, autocast_dtype):
-            logits = model(images)
-        logits = logits.float()
-        tally.add(logits, labels, nn.functional.cross_entropy(logits, labels, reduction="sum"))
-    return tally.result()
 
 
 @torch.no_grad()

@@ -14,11 +14,11 @@ import torch
 from matplotlib import cbook
 from PIL import Image
 
-from .paths import resolve
-from .validate import check_choice, check_int
+from ..paths import resolve
+from ..validate import check_choice, check_int
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 DATASETS = ("synthetic", "cifar10")
 SYNTHETIC_CLASSES = (
     "disc", "ring", "square", "frame", "triangle",
@@ -179,7 +179,7 @@ def sample_image(size: int = 224) -> torch.Tensor:
     return torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
 
 
-def normalize(images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+def normalize(images: torch.Tensor, mean=_IMAGENET_MEAN, std=_IMAGENET_STD) -> torch.Tensor:
     """Per-channel standardization of ... x 3 x H x W images in [0, 1]."""
     mean = torch.tensor(mean, device=images.device).view(3, 1, 1)
     std = torch.tensor(std, device=images.device).view(3, 1, 1)

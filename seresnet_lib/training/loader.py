@@ -3,7 +3,7 @@
 Instead of decoding, cropping and converting one image at a time in worker processes
 (``torch.utils.data.DataLoader`` with per-image transforms), the split stays one uint8
 tensor; each batch is gathered, cropped, flipped and normalized with a few tensor
-operations. ``python -m seresnet_lib.benchmark`` compares the two.
+operations. ``seresnet benchmark`` compares the two.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import torch
 
+from ..validate import check_int
 from .data import ImageSplit
-from .validate import check_int
 
-PAD = 4  # random crops are taken from the image padded by 4 pixels on each side
+_PAD = 4  # random crops are taken from the image padded by 4 pixels on each side
 
 
 class BatchLoader:
@@ -54,7 +54,7 @@ class BatchLoader:
         self.device = torch.device(device)
         images = split.images.to(self.device)
         # Augmenting loaders keep the split padded once (uint8), so a crop is a strided copy.
-        self.images = torch.nn.functional.pad(images, (PAD,) * 4) if augment else images
+        self.images = torch.nn.functional.pad(images, (_PAD,) * 4) if augment else images
         self.labels = split.labels.to(self.device)
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         # x / 255 then (x - mean) / std, folded into one shift and one scale of the uint8 values
@@ -104,7 +104,7 @@ class BatchLoader:
         order = order.to(self.device)
         crops = flips = None
         if self.augment:
-            crops = torch.randint(0, 2 * PAD + 1, (n, 2), generator=self.generator).to(self.device)
+            crops = torch.randint(0, 2 * _PAD + 1, (n, 2), generator=self.generator).to(self.device)
             flips = (torch.rand(n, generator=self.generator) < 0.5).to(self.device)
         for bounds in self.batch_bounds():
             start, end = self.share(*bounds)
@@ -139,16 +139,16 @@ def visible_shift(offset: tuple[int, int], flip: bool) -> tuple[int, int]:
     the zero padding shows as a black strip on the side the picture moved away from.
     """
     top, left = offset
-    down, right = PAD - top, PAD - left
+    down, right = _PAD - top, _PAD - left
     return down, -right if flip else right
 
 
 def crop_padded(padded: torch.Tensor, offsets: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Cut B images of H x W out of N x C x (H + 2*PAD) x (W + 2*PAD) padded ones.
+    """Cut B images of H x W out of N x C x (H + 2*_PAD) x (W + 2*_PAD) padded ones.
 
     ``indices`` (B) picks the images, ``offsets`` (B x 2) the (top, left) corner of each
     cut: one strided copy, no loop over images. Returns B x C x H x W.
     """
-    h, w = padded.shape[2] - 2 * PAD, padded.shape[3] - 2 * PAD
-    windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # N x C x (2*PAD+1) x (2*PAD+1) x h x w, a view
+    h, w = padded.shape[2] - 2 * _PAD, padded.shape[3] - 2 * _PAD
+    windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # N x C x (2*_PAD+1) x (2*_PAD+1) x h x w, a view
     return windows[indices, :, offsets[:, 0], offsets[:, 1]]

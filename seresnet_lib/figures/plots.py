@@ -164,8 +164,9 @@ def show_predictions(images: torch.Tensor, probabilities: torch.Tensor, labels: 
 
 def plot_sweep_accuracy(rows, labels: dict[str, str] | None = None, title: str = "Test accuracy against size"):
     """Each complete run of a sweep as a dot at (parameter count, final test accuracy), each setting's mean
-    as a cross with a bar of one standard deviation; ``rows`` from ``experiments.collect``.
-    ``labels`` renames settings (keys: ``experiments.label`` of a row's parameters)."""
+    as a cross with a bar of one standard deviation. ``rows``: a sweep's results (``lab.collect``), each
+    with ``setting``, ``status``, ``final_test_acc`` and ``model_parameters``; ``labels`` renames
+    settings (keys: a row's ``setting``)."""
     groups = _by_setting(rows)
     fig, ax = plt.subplots(figsize=(9, 5))
     for color, (name, group) in zip(_colors(len(groups)), groups.items()):
@@ -189,7 +190,8 @@ def plot_sweep_accuracy(rows, labels: dict[str, str] | None = None, title: str =
 
 
 def plot_sweep_curves(rows, labels: dict[str, str] | None = None, title: str = "Learning curves"):
-    """Test accuracy per epoch of every complete run (thin) and each setting's mean (thick), one color per setting."""
+    """Test accuracy per epoch of every complete run (thin) and each setting's mean (thick), one color per
+    setting. ``rows``: as ``plot_sweep_accuracy`` takes them, each with its ``curve``."""
     groups = _by_setting(rows)
     fig, ax = plt.subplots(figsize=(9, 5))
     for color, (name, group) in zip(_colors(len(groups)), groups.items()):
@@ -212,11 +214,10 @@ def plot_sweep_curves(rows, labels: dict[str, str] | None = None, title: str = "
 
 
 def _by_setting(rows) -> dict:
-    from .experiments import label
-
+    """The rows grouped by their ``setting`` (the text that names what a sweep varied), in order."""
     groups = {}
     for row in rows:
-        groups.setdefault(label(row.varied), []).append(row)
+        groups.setdefault(row.setting, []).append(row)
     return groups
 
 

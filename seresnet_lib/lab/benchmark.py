@@ -1,8 +1,8 @@
 """Side-by-side throughput measurements, in one process and one run.
 
-    python -m seresnet_lib.benchmark                  # all four comparisons (about 8 minutes on 2 cores)
-    python -m seresnet_lib.benchmark step eval        # some of them
-    python -m seresnet_lib.benchmark --json out.json  # the figures as JSON too
+    seresnet benchmark                  # all four comparisons (about 8 minutes on 2 cores)
+    seresnet benchmark step eval        # some of them
+    seresnet benchmark --json out.json  # the figures as JSON too
 
 - **step**: one SGD training step (Nesterov momentum, weight decay) of the library's SE-ResNet-50
   and of timm's ``legacy_seresnet50`` (the same architecture), each in contiguous and
@@ -22,10 +22,8 @@ the CPU: the GPU path is ``fit``'s (see README, Performance).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import io
-import json
 import os
 import platform
 import statistics
@@ -42,16 +40,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from .config import TrainConfig
-from .data import ImageSplit, synthetic_cifar
-from .loader import BatchLoader
-from .metrics import autocast
-from .models import seresnet50
-from .seeding import seed_everything
-from .train import fit
+from ..model import seresnet50
+from ..seeding import seed_everything
+from ..training import BatchLoader, ImageSplit, TrainConfig, autocast, fit, synthetic_cifar
 
 PARTS = ("step", "eval", "fit", "loader")
-CLASSES = 10
+_CLASSES = 10
 
 
 class PerImageDataset(Dataset):
@@ -69,14 +63,14 @@ class PerImageDataset(Dataset):
         return self.transform(Image.fromarray(self.images[index])), self.labels[index]
 
 
-def timm_seresnet50(num_classes: int = CLASSES) -> nn.Module:
+def _timm_seresnet50(num_classes: int = _CLASSES) -> nn.Module:
     """timm's ``legacy_seresnet50``: the Caffe-faithful SE-ResNet-50, the reference of our tests."""
     import timm  # a test dependency, imported only here
 
     return timm.create_model("legacy_seresnet50", num_classes=num_classes)
 
 
-def in_turns(runs: dict[str, Callable[[], None]], images: int, repeats: int, warmup: int = 1) -> dict[str, float]:
+def _in_turns(runs: dict[str, Callable[[], None]], images: int, repeats: int, warmup: int = 1) -> dict[str, float]:
     """Images per second of each run, each called ``warmup`` times, then once per round for ``repeats``
     rounds, in turns; the median round of each (every call processes ``images`` images)."""
     for run in runs.values():
@@ -91,13 +85,13 @@ def in_turns(runs: dict[str, Callable[[], None]], images: int, repeats: int, war
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
-def training_step(model: nn.Module, batch_size: int, layout=torch.channels_last, fused: bool = False,
+def _training_step(model: nn.Module, batch_size: int, layout=torch.channels_last, fused: bool = False,
                   autocast_dtype: torch.dtype | None = None, steps: int = 2, seed: int = 0) -> Callable[[], None]:
     """``steps`` SGD steps of ``model`` on a fixed random batch (batch_size x 3 x 32 x 32), as ``fit`` takes them:
     lr 0.01, Nesterov momentum 0.9, weight decay 5e-4, gradients set to None, no host synchronisation."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(batch_size, 3, 32, 32, generator=generator).contiguous(memory_format=layout)
-    labels = torch.randint(0, CLASSES, (batch_size,), generator=generator)
+    labels = torch.randint(0, _CLASSES, (batch_size,), generator=generator)
     model = model.to(memory_format=layout).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True,
                                 fused=fused)
@@ -117,7 +111,7 @@ FIT_STEP = "fit's step (channels_last, fused SGD)"
 OPTIONS = {"bf16 autocast": "fit's step + bf16 autocast", "torch.compile": "fit's step + torch.compile"}
 
 
-def compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int = 2, with_compile: bool = True,
+def _compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int = 2, with_compile: bool = True,
                            seed: int = 0) -> dict:
     """Training steps per second (as images/s) of both models in both layouts and of fit's options.
 
@@ -126,14 +120,14 @@ def compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int =
     """
     cl, contiguous = torch.channels_last, torch.contiguous_format
     seed_everything(seed)
-    ours, timm = seresnet50(CLASSES), timm_seresnet50()  # each variant trains its own copy
+    ours, timm = seresnet50(_CLASSES), _timm_seresnet50()  # each variant trains its own copy
     runs = {
-        "ours, contiguous": training_step(copy.deepcopy(ours), batch_size, contiguous, steps=steps),
-        "ours, channels_last": training_step(copy.deepcopy(ours), batch_size, cl, steps=steps),
-        "timm, contiguous": training_step(copy.deepcopy(timm), batch_size, contiguous, steps=steps),
-        "timm, channels_last": training_step(copy.deepcopy(timm), batch_size, cl, steps=steps),
-        FIT_STEP: training_step(copy.deepcopy(ours), batch_size, cl, fused=True, steps=steps),
-        OPTIONS["bf16 autocast"]: training_step(copy.deepcopy(ours), batch_size, cl, fused=True,
+        "ours, contiguous": _training_step(copy.deepcopy(ours), batch_size, contiguous, steps=steps),
+        "ours, channels_last": _training_step(copy.deepcopy(ours), batch_size, cl, steps=steps),
+        "timm, contiguous": _training_step(copy.deepcopy(timm), batch_size, contiguous, steps=steps),
+        "timm, channels_last": _training_step(copy.deepcopy(timm), batch_size, cl, steps=steps),
+        FIT_STEP: _training_step(copy.deepcopy(ours), batch_size, cl, fused=True, steps=steps),
+        OPTIONS["bf16 autocast"]: _training_step(copy.deepcopy(ours), batch_size, cl, fused=True,
                                                 autocast_dtype=torch.bfloat16, steps=steps),
     }
     compile_seconds = compile_error = None
@@ -141,12 +135,12 @@ def compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int =
         compiled = torch.compile(copy.deepcopy(ours).to(memory_format=cl))
         start = time.perf_counter()
         try:
-            training_step(compiled, batch_size, cl, fused=True, steps=1)()  # compiles forward and backward
+            _training_step(compiled, batch_size, cl, fused=True, steps=1)()  # compiles forward and backward
             compile_seconds = time.perf_counter() - start
-            runs[OPTIONS["torch.compile"]] = training_step(compiled, batch_size, cl, fused=True, steps=steps)
+            runs[OPTIONS["torch.compile"]] = _training_step(compiled, batch_size, cl, fused=True, steps=steps)
         except Exception as error:  # no C++ compiler, say: the other figures still stand
             compile_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    rates = in_turns(runs, batch_size * steps, repeats)
+    rates = _in_turns(runs, batch_size * steps, repeats)
     timm_best = max(rates["timm, contiguous"], rates["timm, channels_last"])
     ours_best = max(rates["ours, contiguous"], rates["ours, channels_last"])
     ratios = {
@@ -159,12 +153,12 @@ def compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int =
     return {"images/s": rates, "ratios": ratios, "compile seconds": compile_seconds, "compile error": compile_error}
 
 
-def compare_evaluation(batch_size: int = 500, repeats: int = 5, seed: int = 0) -> dict:
+def _compare_evaluation(batch_size: int = 500, repeats: int = 5, seed: int = 0) -> dict:
     """Forward passes without gradients (eval mode, channels-last) of both models, and ours in bf16."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(batch_size, 3, 32, 32, generator=generator).contiguous(memory_format=torch.channels_last)
     seed_everything(seed)
-    models = {"ours": seresnet50(CLASSES), "timm": timm_seresnet50()}
+    models = {"ours": seresnet50(_CLASSES), "timm": _timm_seresnet50()}
 
     def forward(model: nn.Module, dtype=None) -> Callable[[], None]:
         model = model.to(memory_format=torch.channels_last).eval()
@@ -174,13 +168,13 @@ def compare_evaluation(batch_size: int = 500, repeats: int = 5, seed: int = 0) -
                 model(images)
         return run
 
-    rates = in_turns({"ours": forward(models["ours"]), "timm": forward(models["timm"]),
+    rates = _in_turns({"ours": forward(models["ours"]), "timm": forward(models["timm"]),
                       "ours, bf16 autocast": forward(models["ours"], torch.bfloat16)}, batch_size, repeats)
     return {"images/s": rates, "ratios": {"ours / timm": rates["ours"] / rates["timm"],
                                           "ours bf16 / timm": rates["ours, bf16 autocast"] / rates["timm"]}}
 
 
-def article_epoch(model: nn.Module, train: ImageSplit, test: ImageSplit, batch_size: int, workers: int,
+def _article_epoch(model: nn.Module, train: ImageSplit, test: ImageSplit, batch_size: int, workers: int,
                   augment: bool) -> tuple[float, float]:
     """The article's loop: per-image transforms in DataLoader workers, plain SGD, ``.item()`` every step,
     then the test set. Returns (training loss, test accuracy)."""
@@ -208,7 +202,7 @@ def article_epoch(model: nn.Module, train: ImageSplit, test: ImageSplit, batch_s
     return total / len(train.labels), correct / len(test.labels)
 
 
-def compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int = 128, workers: int = 4,
+def _compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int = 128, workers: int = 4,
                       augment: bool = True, rounds: int = 2, seed: int = 0) -> dict:
     """Epochs of ``fit`` against the article's loop, same model and initial weights, in seconds.
 
@@ -223,13 +217,13 @@ def compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int =
     """
     train, test = synthetic_cifar(n, seed=seed), synthetic_cifar(test_size, seed=seed + 1)
     seed_everything(seed)
-    initial = seresnet50(CLASSES)
+    initial = seresnet50(_CLASSES)
 
     def fresh(layout) -> nn.Module:
         return copy.deepcopy(initial).to(memory_format=layout)
 
     def article() -> None:
-        article_epoch(fresh(torch.contiguous_format), train, test, batch_size, workers, augment)
+        _article_epoch(fresh(torch.contiguous_format), train, test, batch_size, workers, augment)
 
     def library() -> None:
         with tempfile.TemporaryDirectory() as out_dir, redirect_stdout(io.StringIO()):  # fit's epoch line
@@ -239,7 +233,7 @@ def compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int =
             fit(fresh(torch.channels_last), train_loader, BatchLoader(test, 500), config, progress="lines")
 
     for layout in (torch.contiguous_format, torch.channels_last):
-        training_step(fresh(layout), min(batch_size, 8), layout, steps=1)()
+        _training_step(fresh(layout), min(batch_size, 8), layout, steps=1)()
     times: dict[str, list[float]] = {"the article's loop": [], "fit": []}
     for index in range(rounds):
         order = [("the article's loop", article), ("fit", library)]
@@ -253,7 +247,7 @@ def compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int =
             "rounds": times}
 
 
-def images_per_second(batches) -> float:
+def _images_per_second(batches) -> float:
     """Drain one epoch of (images, labels) batches; augmented images delivered per second."""
     start, count = time.perf_counter(), 0
     for images, _ in batches:
@@ -276,10 +270,10 @@ def compare_loaders(n: int = 10_000, batch_size: int = 128, workers: int = 4, se
             ])),
             batch_size=batch_size, shuffle=True, num_workers=workers,
         )
-        per_image_rate = images_per_second(per_image)
+        per_image_rate = _images_per_second(per_image)
     result = {
         "DataLoader, per-image transforms": per_image_rate,
-        "BatchLoader, batch-wise on the device": images_per_second(batched),
+        "BatchLoader, batch-wise on the device": _images_per_second(batched),
     }
     result["speed-up"] = result["BatchLoader, batch-wise on the device"] / result["DataLoader, per-image transforms"]
     return result
@@ -292,16 +286,16 @@ def run(parts=PARTS, images: int = 10_000, batch_size: int = 128, repeats: int =
     results: dict = {"machine": machine()}
     report(f"{results['machine']}; batch {batch_size}, 32 x 32 images, fp32 unless said")
     if "step" in parts:
-        step = results["step"] = compare_training_steps(batch_size, repeats, steps, with_compile)
+        step = results["step"] = _compare_training_steps(batch_size, repeats, steps, with_compile)
         note = ("torch.compile not measured (--no-compile)" if not with_compile else
                 f"torch.compile failed: {step['compile error']}" if step["compile error"] else
                 f"torch.compile took {step['compile seconds']:.0f} s before its first step")
         _report(report, f"training step, median of {repeats} rounds in turns", step, note)
     if "eval" in parts:
-        results["eval"] = compare_evaluation(min(500, images), repeats)
+        results["eval"] = _compare_evaluation(min(500, images), repeats)
         _report(report, f"evaluation, median of {repeats} rounds in turns", results["eval"])
     if "fit" in parts:
-        results["fit"] = compare_fit_epoch(images, max(images // 5, 2), batch_size, workers, rounds=fit_rounds)
+        results["fit"] = _compare_fit_epoch(images, max(images // 5, 2), batch_size, workers, rounds=fit_rounds)
         _report(report, f"one epoch of {images:,} images with crop and flip, then {max(images // 5, 2):,} test "
                         f"images (DataLoader: {workers} workers), mean of {fit_rounds} each", results["fit"])
     if "loader" in parts:
@@ -341,41 +335,3 @@ def _report(report, title: str, result: dict, note: str | None = None) -> None:
         report(f"  {name:<62} {value:8.1f} s")
     if note:
         report(f"  {note}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seresnet_lib.benchmark", description=__doc__.splitlines()[0],
-                                     epilog="parts: step (training step, ours vs timm, and fit's options), eval, "
-                                            "fit (an epoch of fit vs the article's loop), loader")
-    parser.add_argument("parts", nargs="*", default=list(PARTS), metavar="PART",
-                        help=f"which comparisons ({', '.join(PARTS)}; default: all)")
-    parser.add_argument("--images", type=int, default=10_000, help="images per epoch for fit and loader (10,000)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5, help="rounds in turns after warm-up (median; 5)")
-    parser.add_argument("--workers", type=int, default=4, help="DataLoader worker processes (the article's 4)")
-    parser.add_argument("--steps", type=int, default=2, help="training steps per timed call (2)")
-    parser.add_argument("--fit-rounds", type=int, default=2,
-                        help="epochs of each side in the fit comparison, in the order ABBA... (2)")
-    parser.add_argument("--no-compile", dest="with_compile", action="store_false",
-                        help="skip torch.compile (it takes a minute or more before its first step)")
-    parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
-    args = parser.parse_args(argv)
-    for name, least in (("images", 2), ("batch_size", 2), ("repeats", 1), ("steps", 1), ("fit_rounds", 1)):
-        if getattr(args, name) < least:
-            parser.error(f"--{name.replace('_', '-')} must be at least {least}")
-    if args.workers < 0:
-        parser.error("--workers must be 0 or more")
-    try:
-        check_parts(args.parts)
-    except ValueError as error:
-        parser.error(str(error))
-    results = run(args.parts, args.images, args.batch_size, args.repeats, args.workers, args.with_compile, args.steps,
-                  args.fit_rounds)
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(results, file, indent=2)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

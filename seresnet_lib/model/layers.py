@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .validate import check_choice, check_int
+from ..validate import check_choice, check_int
 
 STEMS = ("imagenet", "cifar")
 STRIDE_PLACEMENTS = ("1x1", "3x3")

@@ -7,9 +7,9 @@ lesson 05 trained long enough to level off) was measured the same way once, and 
 results are committed in ``notebooks/results/reference/`` for lessons 05-07 to show beside
 the reader's live run:
 
-    python -m seresnet_lib.experiments notebooks/params/sweep_reference.yaml --runner inline --jobs 2
-    python -m seresnet_lib.reference record runs/sweeps/reference/model=seresnet50-seed=0/run-001 \\
-        --step-rate 190.9 174.1 --made-with "python -m seresnet_lib.experiments ..."
+    seresnet sweep notebooks/params/sweep_reference.yaml --runner inline --jobs 2
+    seresnet reference record runs/sweeps/reference/model=seresnet50-seed=0/run-001 \\
+        --step-rate 190.9 174.1 --made-with "seresnet sweep ..."
 
 The folder holds:
 
@@ -22,11 +22,9 @@ The folder holds:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,18 +32,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..model.excitations import (PAPER_BLOCKS, class_means, class_spread, class_spreads, excitations, se_modules,
+                                 shuffled, stage_of, switched_off)
+from ..paths import RESULTS, display
+from ..training import (atomic_write, evaluate, initial_model, load_trained, per_class_accuracy, predict, read_metrics,
+                        run_data)
+from ..training.folders import METRICS
 from .benchmark import machine
-from .excitations import (PAPER_BLOCKS, class_means, class_spread, class_spreads, excitations, se_modules,
-                          shuffled, stage_of, switched_off)
-from .experiments import write_csv
-from .metrics import evaluate, per_class_accuracy, predict
-from .paths import RESULTS, display
-from .runs import METRICS, atomic_write, read_metrics
-from .train import initial_model, load_trained, run_data
+from .results import write_rows_csv
 
 REFERENCE = RESULTS / "reference"
-FILES = (METRICS, "excitations.npz", "switch_off.csv", "summary.json")
-SUMMARY_KEYS = ("classes", "blocks", "train_images", "test_images", "accuracy", "per_class_accuracy", "class_spread",
+_FILES = (METRICS, "excitations.npz", "switch_off.csv", "summary.json")
+_SUMMARY_KEYS = ("classes", "blocks", "train_images", "test_images", "accuracy", "per_class_accuracy", "class_spread",
                 "untrained_class_spread", "shuffled_class_spread", "recorded")
 
 
@@ -96,8 +94,8 @@ class Reference:
 def load_reference(folder: str | Path = REFERENCE) -> Reference:
     """The committed results of the reference run (``notebooks/results/reference/``)."""
     folder = Path(folder)
-    again = "record it again with python -m seresnet_lib.reference record RUN_DIR"
-    missing = [name for name in FILES if not (folder / name).is_file()]
+    again = "record it again with seresnet reference record RUN_DIR"
+    missing = [name for name in _FILES if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{display(folder)} lacks {', '.join(missing)}: {again}")
     try:
@@ -108,7 +106,7 @@ def load_reference(folder: str | Path = REFERENCE) -> Reference:
             table = [{"stage": int(row["stage"]), "scale_one": float(row["scale_one"]),
                       "mean_scale": float(row["mean_scale"])} for row in csv.DictReader(file)]
         metrics = json.loads((folder / METRICS).read_text())
-        lacking = [key for key in SUMMARY_KEYS if key not in summary] + [
+        lacking = [key for key in _SUMMARY_KEYS if key not in summary] + [
             f"{METRICS}: {key}" for key in ("parameters", "epochs") if key not in metrics]
         if lacking:
             raise KeyError(", ".join(lacking))
@@ -163,31 +161,6 @@ def record(run_dir: str | Path, folder: str | Path = REFERENCE, step_rate: list[
     atomic_write(folder / METRICS, lambda file: file.write((run_dir / METRICS).read_bytes()))
     atomic_write(folder / "excitations.npz",
                  lambda file: np.savez_compressed(file, **{k: v.numpy() for k, v in means.items()}))
-    write_csv(folder / "switch_off.csv", table)
+    write_rows_csv(folder / "switch_off.csv", table)
     atomic_write(folder / "summary.json", lambda file: file.write(json.dumps(summary, indent=2).encode()))
     return load_reference(folder)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seresnet_lib.reference",
-                                     description="Record what a trained run's SE modules do, as lesson 07 measures "
-                                                 f"it, into {display(REFERENCE)}/ (the reference run's results).")
-    commands = parser.add_subparsers(dest="command", required=True)
-    command = commands.add_parser("record", help="measure a complete run of lesson 05 and write its results")
-    command.add_argument("run_dir", help="the run's folder (run-NNN, with its checkpoint)")
-    command.add_argument("--out", default=str(REFERENCE), help=f"where to write (default {display(REFERENCE)})")
-    command.add_argument("--step-rate", type=float, nargs="+", metavar="R",
-                         help="R from shared/tools/step-rate before (and after) the run")
-    command.add_argument("--made-with", help="the command that trained the run")
-    args = parser.parse_args(argv)
-    try:
-        reference = record(args.run_dir, args.out, args.step_rate, args.made_with)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"recorded {reference.label} into {display(args.out)}: test accuracy {reference.accuracy:.2%}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

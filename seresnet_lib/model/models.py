@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..validate import check_bool, check_choice, check_int
 from .layers import EXPANSION, SE_POSITIONS, STEMS, STRIDE_PLACEMENTS, Bottleneck, Stem
-from .validate import check_bool, check_choice, check_int
+
+DEFAULT_REDUCTION = 16  # SE's reduction ratio r in the paper's SE-ResNet-50
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class ResNet(nn.Module):
                 nn.init.zeros_(module.bn3.weight)  # the branch adds nothing yet: the block is ReLU(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x)
+        _check_image_batch(x)
         x = self.stem(x)
         x = self.stage1(x)
         x = self.stage2(x)
@@ -142,7 +144,7 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def check_image_batch(x: torch.Tensor) -> None:
+def _check_image_batch(x: torch.Tensor) -> None:
     """Raise ValueError unless ``x`` is a batch of RGB images, N x 3 x H x W."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"expected a torch.Tensor of shape N x 3 x H x W, got {type(x).__name__}")
@@ -164,7 +166,7 @@ def resnet50(num_classes: int = 1000, *, stem: str = "imagenet", stride_at: str 
                                zero_init_residual=zero_init_residual))
 
 
-def seresnet50(num_classes: int = 1000, reduction: int = 16, *, stem: str = "imagenet", stride_at: str = "1x1",
+def seresnet50(num_classes: int = 1000, reduction: int = DEFAULT_REDUCTION, *, stem: str = "imagenet", stride_at: str = "1x1",
                zero_init_residual: bool = False, se_stages: tuple[int, ...] = (1, 2, 3, 4),
                se_position: str = "standard") -> ResNet:
     """SE-ResNet-50 (Hu et al., 2018): 28,088,024 parameters with 1000 classes and r = 16.

@@ -7,7 +7,6 @@ names the parameter and what is allowed.
 
 from __future__ import annotations
 
-import ast
 import math
 import os
 from dataclasses import asdict, dataclass, fields
@@ -16,28 +15,37 @@ from pathlib import Path
 import torch
 import yaml
 
+from ..model.models import DEFAULT_REDUCTION, ResNetConfig
+from ..parameters import is_cell_history, names_set_by_parameter_cells
+from ..validate import check_bool, check_choice, check_int, check_number, check_str
 from .data import DATASETS
-from .layers import STEMS
-from .models import ResNetConfig
-from .validate import check_bool, check_choice, check_int, check_number, check_str
 
-MODELS = ("seresnet50", "resnet50")
-SCHEDULES = ("step", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
+_MODELS = ("seresnet50", "resnet50")
+_SCHEDULES = ("step", "cosine")
+_DEVICES = ("auto", "cpu", "cuda")
+_PRECISIONS = ("auto", "fp32", "bf16")
+# For longer runs: lesson 05's parameters cell leaves them out; papermill (-p) and presets set them.
+FOR_LONGER_RUNS = ("precision", "torch_compile", "sync_bn", "keep_checkpoints")
+_NETWORK = ResNetConfig()  # the network's own defaults, for the fields that choose it
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Defaults are the original article's recipe except for the dataset (offline) and sizes."""
+    """Defaults are the original article's recipe except for the dataset (offline) and sizes.
+
+    ``model``, ``stem``, ``reduction``, ``se_stages``, ``se_position`` and ``zero_init_residual``
+    choose the network: ``network()`` gives it as the model's ``ResNetConfig``, which checks
+    them and gives their defaults. ``FOR_LONGER_RUNS`` (``precision``, ``torch_compile``,
+    ``sync_bn``, ``keep_checkpoints``) are left out of lesson 05's parameters cell.
+    """
 
     dataset: str = "synthetic"
     model: str = "seresnet50"
-    stem: str = "imagenet"
-    reduction: int = 16
-    se_stages: tuple[int, ...] = (1, 2, 3, 4)  # the stages whose blocks get SE
-    se_position: str = "standard"  # where SE sits in a block: "standard", "pre", "post" or "identity"
-    zero_init_residual: bool = False
+    stem: str = _NETWORK.stem
+    reduction: int = DEFAULT_REDUCTION
+    se_stages: tuple[int, ...] = _NETWORK.se_stages  # the stages whose blocks get SE
+    se_position: str = _NETWORK.se_position  # where SE sits in a block: "standard", "pre", "post" or "identity"
+    zero_init_residual: bool = _NETWORK.zero_init_residual
     epochs: int = 12
     batch_size: int = 128
     lr: float = 0.01
@@ -53,7 +61,7 @@ class TrainConfig:
     test_size: int | None = None
     seed: int = 0
     device: str = "auto"
-    channels_last: bool = True  # the faster layout on CPUs and GPUs alike (python -m seresnet_lib.benchmark)
+    channels_last: bool = True  # the faster layout on CPUs and GPUs alike (seresnet benchmark)
     precision: str = "auto"  # "bf16": bfloat16 autocast; "fp32"; "auto": bf16 on a GPU that has it, else fp32
     torch_compile: bool = False  # torch.compile the model (minutes of compiling first, then faster steps)
     sync_bn: bool = False  # with several processes (torchrun): batch statistics over all of them
@@ -66,16 +74,14 @@ class TrainConfig:
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)
-        check_choice("model", self.model, MODELS)
-        check_choice("stem", self.stem, STEMS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("device", self.device, DEVICES)
-        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("model", self.model, _MODELS)
+        check_choice("schedule", self.schedule, _SCHEDULES)
+        check_choice("device", self.device, _DEVICES)
+        check_choice("precision", self.precision, _PRECISIONS)
         check_int("reduction", self.reduction, 1)
         if isinstance(self.se_stages, list):  # as YAML and JSON give it
             object.__setattr__(self, "se_stages", tuple(self.se_stages))
-        se = self.reduction if self.model == "seresnet50" else None  # ResNet-50 has no SE to fit r into
-        ResNetConfig(reduction=se, se_stages=self.se_stages, se_position=self.se_position)
+        self.network()  # checks stem, reduction, se_stages, se_position and zero_init_residual
         check_int("epochs", self.epochs)
         if isinstance(self.batch_size, int) and self.batch_size == 1:
             raise ValueError("batch_size must be >= 2: batch norm cannot train on a single image")
@@ -86,7 +92,7 @@ class TrainConfig:
         check_number("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
         check_number("weight_decay", self.weight_decay, ">= 0", lambda v: 0 <= v < math.inf)
         check_number("lr_gamma", self.lr_gamma, "in (0, 1]", lambda v: 0 < v <= 1)
-        for name in ("zero_init_residual", "nesterov", "augment", "normalize", "channels_last", "download",
+        for name in ("nesterov", "augment", "normalize", "channels_last", "download",
                      "torch_compile", "sync_bn"):
             check_bool(name, getattr(self, name))
         if isinstance(self.resume, os.PathLike):
@@ -114,6 +120,12 @@ class TrainConfig:
             check_int("test_size", self.test_size)
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' but no CUDA GPU is available here; use device='auto' or 'cpu'")
+
+    def network(self, num_classes: int = 10) -> ResNetConfig:
+        """The network this run trains, with ``num_classes`` outputs (ResNet-50 has no SE: no reduction)."""
+        return ResNetConfig(num_classes=num_classes, reduction=self.reduction if self.model == "seresnet50" else None,
+                            stem=self.stem, zero_init_residual=self.zero_init_residual, se_stages=self.se_stages,
+                            se_position=self.se_position)
 
     @property
     def torch_device(self) -> torch.device:
@@ -152,10 +164,10 @@ class TrainConfig:
         """
         names = [f.name for f in fields(cls)]
         if "In" in namespace:
-            if not _is_cell_history(namespace["In"]):
+            if not is_cell_history(namespace["In"]):
                 raise ValueError("In is IPython's list of the cells run so far, not a parameter; "
                                  f"the parameters are: {', '.join(names)}")
-            candidates = _set_by_parameter_cells(namespace["In"], set(names)) & namespace.keys()
+            candidates = names_set_by_parameter_cells(namespace["In"], set(names)) & namespace.keys()
         else:
             plain = (bool, int, float, str, list, tuple, dict, type(None))
             candidates = {name for name, value in namespace.items()
@@ -209,59 +221,3 @@ def load_preset(path: str | Path) -> dict:
 
     The names are not checked here: ``TrainConfig`` refuses unknown ones, a sweep its own."""
     return read_yaml(path, "preset file")
-
-
-def _is_cell_history(history) -> bool:
-    return isinstance(history, list) and all(isinstance(source, str) for source in history)
-
-
-def _set_by_parameter_cells(history: list[str], parameters: set[str]) -> set[str]:
-    """Names assigned by the latest run of the parameters cell and the cells run after it that set parameters.
-
-    ``history`` is IPython's ``In``: the source of every cell run, the running one last. A cell
-    sets parameters if it assigns one, or is papermill's injected ``# Parameters`` cell. Older
-    runs of the parameters cell do not count: a misspelt name fixed since is no longer set there.
-    """
-    assigned: set[str] = set()
-    for source in reversed(history[:-1]):
-        names = _top_level_assignments(source)
-        injected = source.lstrip().startswith("# Parameters")
-        if injected or names & parameters:
-            assigned |= names
-            if not injected:
-                break
-    return assigned
-
-
-def _top_level_assignments(source: str) -> set[str]:
-    """The names a cell assigns outside functions and classes (``x = 1``, ``x: int = 1``, ``a, b = ...``).
-
-    A cell run under a cell magic (``%%time``) is read from the magic's body.
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names = set()
-    for statement in tree.body:
-        if isinstance(statement, ast.Assign):
-            names.update(*map(_bound_names, statement.targets))
-        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
-            names.update(_bound_names(statement.target))
-        elif (isinstance(statement, ast.Expr) and isinstance(call := statement.value, ast.Call)
-              and isinstance(call.func, ast.Attribute) and call.func.attr == "run_cell_magic"
-              and len(call.args) == 3 and isinstance(body := call.args[2], ast.Constant)
-              and isinstance(body.value, str)):
-            names |= _top_level_assignments(body.value)
-    return names
-
-
-def _bound_names(target: ast.expr) -> set[str]:
-    """The variables an assignment target binds: ``x``, ``a, b``, ``[a, *rest]``; not ``obj.x`` or ``d[k]``."""
-    if isinstance(target, ast.Name):
-        return {target.id}
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return set().union(*map(_bound_names, target.elts))
-    if isinstance(target, ast.Starred):
-        return _bound_names(target.value)
-    return set()

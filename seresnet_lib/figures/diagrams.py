@@ -13,33 +13,33 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
-from .measure import output_shapes, stage_shapes
+from ..model.measure import output_shapes, stage_shapes
 
-COLORS = {"conv": "#cfe2f3", "se": "#fce5cd", "pool": "#d9ead3", "act": "#eeeeee", "fc": "#ead1dc"}
+_COLORS = {"conv": "#cfe2f3", "se": "#fce5cd", "pool": "#d9ead3", "act": "#eeeeee", "fc": "#ead1dc"}
 
 
 @dataclass
-class Step:
+class _Step:
     """One box of a diagram and the shape of the tensor that leaves it."""
 
     label: str
     shape: tuple[int, ...]
-    color: str = COLORS["conv"]
+    color: str = _COLORS["conv"]
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
+def _shape_text(shape: tuple[int, ...]) -> str:
     return " x ".join(str(s) for s in shape)
 
 
-def conv_text(conv: nn.Conv2d) -> str:
+def _conv_text(conv: nn.Conv2d) -> str:
     """E.g. "7x7 conv, 64, stride 2, pad 3": kernel, filters, and stride and padding where not 1 and 0."""
     k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
     return f"{k}x{k} conv, {conv.out_channels}" + (f", stride {s}" if s > 1 else "") + (f", pad {p}" if p else "")
 
 
-def draw_flow(
+def _draw_flow(
     input_shape: tuple[int, ...],
-    steps: list[Step],
+    steps: list[_Step],
     title: str,
     *,
     merge_after: int | None = None,
@@ -63,7 +63,7 @@ def draw_flow(
 
     def arrow(y_from, y_to, shape):
         ax.annotate("", (x, y_to), (x, y_from), arrowprops=dict(arrowstyle="->", lw=1.5))
-        ax.text(x + 0.03, (y_from + y_to) / 2, shape_text(shape), ha="left", va="center", fontsize=11, color="#444")
+        ax.text(x + 0.03, (y_from + y_to) / 2, _shape_text(shape), ha="left", va="center", fontsize=11, color="#444")
 
     ax.text(x, 0.55, "input", **text)
     y, shape = 0.35, input_shape
@@ -101,12 +101,12 @@ def draw_stem(stem: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)
     else:
         pool_text = f"{pool.kernel_size}x{pool.kernel_size} max-pool, stride {pool.stride}, pad {pool.padding}"
     steps = [
-        Step(conv_text(stem.conv), shapes["conv"]),
-        Step("BN, ReLU", shapes["conv"], COLORS["act"]),
-        Step(pool_text, shapes["pool"], COLORS["pool"]),
+        _Step(_conv_text(stem.conv), shapes["conv"]),
+        _Step("BN, ReLU", shapes["conv"], _COLORS["act"]),
+        _Step(pool_text, shapes["pool"], _COLORS["pool"]),
     ]
     kind = {"imagenet": "ImageNet ", "cifar": "CIFAR "}.get(getattr(stem, "kind", ""), "")
-    return draw_flow(input_shape, steps, f"The {kind}stem")
+    return _draw_flow(input_shape, steps, f"The {kind}stem")
 
 
 def draw_bottleneck(block: nn.Module, input_shape: tuple[int, int, int], title: str | None = None):
@@ -114,19 +114,19 @@ def draw_bottleneck(block: nn.Module, input_shape: tuple[int, int, int], title: 
     has_se = not isinstance(block.se, nn.Identity)
     shapes = output_shapes(block, input_shape, ["conv1", "conv2", "conv3"])
     steps = [
-        Step(conv_text(block.conv1) + ", BN, ReLU", shapes["conv1"]),
-        Step(conv_text(block.conv2) + ", BN, ReLU", shapes["conv2"]),
-        Step(conv_text(block.conv3) + ", BN", shapes["conv3"]),
+        _Step(_conv_text(block.conv1) + ", BN, ReLU", shapes["conv1"]),
+        _Step(_conv_text(block.conv2) + ", BN, ReLU", shapes["conv2"]),
+        _Step(_conv_text(block.conv3) + ", BN", shapes["conv3"]),
     ]
     if has_se:
-        steps.append(Step(f"squeeze-excitation, r = {block.se.reduction}",
-                          shapes["conv3"], COLORS["se"]))
-    steps.append(Step("ReLU", shapes[""], COLORS["act"]))
+        steps.append(_Step(f"squeeze-excitation, r = {block.se.reduction}",
+                          shapes["conv3"], _COLORS["se"]))
+    steps.append(_Step("ReLU", shapes[""], _COLORS["act"]))
     projection = not isinstance(block.shortcut, nn.Identity)
-    side = conv_text(block.shortcut[0]) + "\n+ BN" if projection else "identity"
+    side = _conv_text(block.shortcut[0]) + "\n+ BN" if projection else "identity"
     if title is None:
         title = ("SE-" if has_se else "") + ("Conv Block (projection shortcut)" if projection else "Identity Block")
-    return draw_flow(input_shape, steps, title, merge_after=len(steps) - 2, side_label=side)
+    return _draw_flow(input_shape, steps, title, merge_after=len(steps) - 2, side_label=side)
 
 
 def draw_squeeze_excitation(se: nn.Module, input_shape: tuple[int, int, int]):
@@ -134,13 +134,13 @@ def draw_squeeze_excitation(se: nn.Module, input_shape: tuple[int, int, int]):
     c, hidden = se.fc1.in_channels, se.fc1.out_channels
     shapes = output_shapes(se, input_shape, ["squeeze", "fc1", "fc2", "gate"])
     steps = [
-        Step("squeeze: global average pool", shapes["squeeze"], COLORS["pool"]),
-        Step(f"1x1 conv (FC), {c} -> {hidden}", shapes["fc1"]),
-        Step("ReLU", shapes["fc1"], COLORS["act"]),
-        Step(f"1x1 conv (FC), {hidden} -> {c}", shapes["fc2"]),
-        Step("sigmoid: channel weights", shapes["gate"], COLORS["se"]),
+        _Step("squeeze: global average pool", shapes["squeeze"], _COLORS["pool"]),
+        _Step(f"1x1 conv (FC), {c} -> {hidden}", shapes["fc1"]),
+        _Step("ReLU", shapes["fc1"], _COLORS["act"]),
+        _Step(f"1x1 conv (FC), {hidden} -> {c}", shapes["fc2"]),
+        _Step("sigmoid: channel weights", shapes["gate"], _COLORS["se"]),
     ]
-    return draw_flow(input_shape, steps, f"Squeeze-and-Excitation, r = {se.reduction}", merge_after=4,
+    return _draw_flow(input_shape, steps, f"Squeeze-and-Excitation, r = {se.reduction}", merge_after=4,
                      merge_symbol="×", side_label="the input x", merge_shape=shapes[""])
 
 
@@ -148,14 +148,14 @@ def draw_network(model: nn.Module, input_size: tuple[int, int, int] = (3, 224, 2
     """A ResNet at stage level: stem, four stages, pool, classifier."""
     shapes = stage_shapes(model, input_size)
     se = model.config.reduction is not None
-    steps = [Step(f"stem ({model.config.stem})", shapes["stem"], COLORS["pool"])]
+    steps = [_Step(f"stem ({model.config.stem})", shapes["stem"], _COLORS["pool"])]
     for i in range(1, 5):
         stage = getattr(model, f"stage{i}")
         width = stage[0].conv1.out_channels
         kind = "SE-bottlenecks" if se else "bottlenecks"
-        steps.append(Step(f"stage{i}: {len(stage)} {kind}, width {width}", shapes[f"stage{i}"],
-                          COLORS["se"] if se else COLORS["conv"]))
-    steps.append(Step("global average pool", shapes["pool"], COLORS["pool"]))
-    steps.append(Step(f"fully connected, {model.config.num_classes}", shapes["fc"], COLORS["fc"]))
+        steps.append(_Step(f"stage{i}: {len(stage)} {kind}, width {width}", shapes[f"stage{i}"],
+                          _COLORS["se"] if se else _COLORS["conv"]))
+    steps.append(_Step("global average pool", shapes["pool"], _COLORS["pool"]))
+    steps.append(_Step(f"fully connected, {model.config.num_classes}", shapes["fc"], _COLORS["fc"]))
     name = ("SE-" if se else "") + ("ResNet-50" if model.config.blocks == (3, 4, 6, 3) else "ResNet")
-    return draw_flow(input_size, steps, f"{name} on a {input_size[1]}x{input_size[2]} image")
+    return _draw_flow(input_size, steps, f"{name} on a {input_size[1]}x{input_size[2]} image")

@@ -1,0 +1,126 @@
+"""The classroom's commands: ``seresnet run``, ``record``, ``student`` and ``check`` (also
+``python -m seresnet_lib.classroom run|record|student|check``).
+
+    seresnet run                        # every lesson into runs/, originals untouched
+    seresnet record                     # every lesson in place, refreshing its saved outputs
+    seresnet student                    # copies for students in student/: no solutions, no outputs
+    seresnet check student/*.ipynb      # run students' copies, grade each exercise
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..parameters import parse_value
+from ..paths import display
+from . import grading
+from .copies import write_student_copies
+from .series import lessons, record as record_lessons, run_series
+
+_LESSONS = "every notebooks/NN_*.ipynb"
+
+
+def run(argv: list[str], prog: str) -> int:
+    """Execute lessons into a folder, leaving them as they are."""
+    parser = argparse.ArgumentParser(prog=prog, description=run.__doc__)
+    parser.add_argument("notebooks", nargs="*", type=Path, help=f"default: {_LESSONS}")
+    parser.add_argument("--out-dir", type=Path, default=Path("runs"), help="where to write (default: runs)")
+    args = parser.parse_args(argv)
+    _check_exist(parser, args.notebooks)
+    paths = run_series(args.out_dir, args.notebooks)
+    print(f"\n{len(paths)} executed notebooks are in {args.out_dir}/: open them with `make lab` or jupyter lab.")
+    return 0
+
+
+def record(argv: list[str], prog: str) -> int:
+    """Execute lessons in place, so that their saved outputs are this run's."""
+    parser = argparse.ArgumentParser(prog=prog, description=record.__doc__)
+    parser.add_argument("notebooks", nargs="*", type=Path, help=f"default: {_LESSONS}")
+    args = parser.parse_args(argv)
+    _check_exist(parser, args.notebooks)
+    record_lessons(args.notebooks)
+    return 0
+
+
+def student(argv: list[str], prog: str) -> int:
+    """Write student copies of the lessons: no solutions, no outputs."""
+    parser = argparse.ArgumentParser(prog=prog, description=student.__doc__)
+    parser.add_argument("notebooks", nargs="*", type=Path, help=f"default: {_LESSONS}")
+    parser.add_argument("--out-dir", type=Path, default=Path("student"), help="where to write (default: student)")
+    parser.add_argument("--force", action="store_true", help="overwrite copies that differ (students' work is lost)")
+    args = parser.parse_args(argv)
+    _check_exist(parser, args.notebooks)
+    try:
+        paths = write_student_copies(args.notebooks or lessons(), args.out_dir, force=args.force)
+    except (FileExistsError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} student copies in {display(args.out_dir)}/: no solutions, no outputs.")
+    return 0
+
+
+def check(argv: list[str], prog: str) -> int:
+    """Run students' notebooks and grade each exercise by its self-check.
+
+    Everything is checked before any notebook runs; the table is shown before it is saved.
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Run each notebook top to bottom and print one line per exercise: passed, failed, "
+                               "or not done. Exits 1 unless every exercise passed.")
+    parser.add_argument("notebooks", nargs="+", type=Path, help="students' notebooks, or folders of them")
+    parser.add_argument("--out-dir", type=Path, default=Path("checked"),
+                        help="where the executed copies go (default: checked)")
+    parser.add_argument("--csv", type=Path, help="the table for a gradebook (default: OUT_DIR/grades.csv)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default: 600)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter for notebooks that have a parameters cell, e.g. -p train_size 256")
+    args = parser.parse_args(argv)
+    _check_exist(parser, args.notebooks)
+    notebooks = _notebooks_in(args.notebooks)
+    if not notebooks:
+        parser.error(f"no notebooks in {', '.join(map(str, args.notebooks))}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
+    csv_path = args.csv or args.out_dir / "grades.csv"
+    try:
+        grading.check_destinations(notebooks, args.out_dir, csv_path)
+    except ValueError as error:
+        parser.error(str(error))
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        handed_out = lessons()  # to tell an exercise left alone, in copies made before fingerprints
+    except FileNotFoundError:
+        handed_out = []
+    grades = grading.check_notebooks(notebooks, handed_out, args.out_dir, args.timeout, parameters, progress=_say)
+    grading.write_grades_csv(grades, csv_path)  # first: whatever the terminal can show, the grades are kept
+    _say("\n" + grading.grades_table(grades) + "\n")
+    _say(f"{grading.grades_summary(grades)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
+    return 0 if grades and all(grade.result == grading.PASSED for grade in grades) else 1
+
+
+def _check_exist(parser: argparse.ArgumentParser, notebooks: list[Path]) -> None:
+    missing = [str(n) for n in notebooks if not n.exists()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+
+
+def _notebooks_in(paths: list[Path]) -> list[Path]:
+    """The notebooks named, with each folder standing for the .ipynb files in it."""
+    found = []
+    for path in paths:
+        found += sorted(p for p in path.glob("*.ipynb") if not p.name.startswith(".")) if path.is_dir() else [path]
+    return found
+
+
+def _say(text: str) -> None:
+    """Print ``text``, with what the terminal's encoding cannot show replaced, never failing on it."""
+    encoding = sys.stdout.encoding or "utf-8"
+    print(text.encode(encoding, errors="replace").decode(encoding), flush=True)
+
+
+COMMANDS = {"run": (run, "execute every lesson into runs/ (the committed notebooks stay as they are)"),
+            "record": (record, "execute every lesson in place, so that its saved outputs are this run's"),
+            "student": (student, "write student copies of the lessons: no solutions, no outputs"),
+            "check": (check, "run students' notebooks and grade each exercise by its self-check")}

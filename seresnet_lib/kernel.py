@@ -1,0 +1,21 @@
+"""The Jupyter kernel the library runs notebooks in (the series, sweeps, grading).
+
+It talks to its kernel over local sockets (IPC), not TCP ports: no port is opened, and
+ipykernel has no unencrypted TCP connection to warn about at every start. Windows has no
+IPC sockets, so there it uses TCP as Jupyter usually does.
+"""
+
+from __future__ import annotations
+
+import os
+
+from jupyter_client.manager import KernelManager
+from traitlets import default
+
+
+class LocalKernelManager(KernelManager):
+    """A KernelManager whose kernels listen on IPC sockets beside their connection file."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "tcp" if os.name == "nt" else "ipc"

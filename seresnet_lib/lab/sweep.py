@@ -1,0 +1,193 @@
+"""Sweeps: run a lesson once per combination of a grid's parameters and seed.
+
+    seresnet sweep notebooks/params/sweep_ablations.yaml
+    seresnet sweep notebooks/params/sweep_ablations.yaml --seeds 0 1 2 3 4 --jobs 2
+
+Every run executes the notebook through papermill into its own folder,
+``out_dir/<parameters>-seed=<seed>/``, holding the executed notebook, ``sweep.json``
+(parameters, status, error, seconds) and the lesson's own run (``run-001/metrics.json``).
+A run whose status is complete is skipped, so calling a sweep again resumes it.
+
+Lesson 05's runs can also train inline (``runner="inline"``): through ``train_run``, in
+this process (or each job's), the same data, model and ``fit`` as the executed lesson, without
+a kernel start, imports and figures per run, which is most of a short run's time on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..kernel import LocalKernelManager
+from ..parameters import parameters_of
+from ..paths import display, resolve
+from ..training import RunInUse, TrainConfig, atomic_write, hold, run_folders, train_run
+from .grid import SET_BY_SWEEP, Trial, check_grid, notebook_parameters, trains_with_config, trial_parameters
+from .results import RECORD, final_accuracy, read_record, trial_metrics
+
+RUNNERS = ("papermill", "inline")
+
+
+@dataclass
+class TrialOutcome:
+    """What became of one run: ``status`` complete, diverged, stopped or failed (``error`` says why),
+    or skipped (complete before this sweep started)."""
+
+    run: Trial
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+    metrics: dict | None = field(default=None, repr=False)
+
+    def line(self, index: int, total: int) -> str:
+        where = f"[{index}/{total}] {self.run.name}:"
+        if self.status == "skipped":
+            return f"{where} complete before, skipped"
+        accuracy = final_accuracy(self.metrics)
+        result = f", test acc {accuracy:.2%}" if accuracy is not None else ""
+        why = f" ({self.error})" if self.error else ""
+        return f"{where} {self.status}{result} in {self.seconds:.1f}s{why}"
+
+
+def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, base_params: dict | None = None,
+          seeds: Iterable[int] = (0,), jobs: int = 1, runner: str = "papermill", progress=print) -> list[TrialOutcome]:
+    """Run ``notebook`` once per combination of ``grid`` and seed; the outcome of each run, in grid order.
+
+    ``base_params`` are shared by every run. Runs already complete in ``out_dir`` are skipped;
+    a run that fails or diverges is recorded (its error in ``sweep.json``) and the others go on.
+    ``jobs`` runs that many at once, each in its own process with its share of the CPU threads.
+    ``runner``: "papermill" executes the notebook per run; "inline" trains lesson 05's runs in this
+    process (``train_run``, the numbers of the executed lesson) without a notebook per run.
+    ``progress`` is called with one line per finished run. The grid is checked before any run starts.
+    """
+    notebook, out_dir, base_params = Path(notebook).resolve(), resolve(out_dir), dict(base_params or {})
+    if not notebook.is_file():
+        raise FileNotFoundError(f"no notebook {display(notebook)} to sweep over")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if runner not in RUNNERS:
+        raise ValueError(f"runner={runner!r} is not allowed; choose one of {', '.join(map(repr, RUNNERS))}")
+    if runner == "inline" and not trains_with_config(parameters_of(notebook)):
+        raise ValueError(f"runner='inline' trains lesson 05's runs; {notebook.name}'s parameters are not "
+                         f"lesson 05's: use runner='papermill'")
+    runs = check_grid(grid, base_params, list(seeds), notebook)
+    defaults = {k: v for k, v in notebook_parameters(notebook).items() if k not in SET_BY_SWEEP}
+    base_params = {**defaults, **base_params}  # each run records every parameter it ran with
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[int, TrialOutcome] = {}
+    todo = []
+    for index, run in enumerate(runs):
+        record = read_record(out_dir / run.name)
+        metrics = trial_metrics(out_dir / run.name)
+        if (record and record["status"] == "complete" and record["parameters"] == trial_parameters(run, base_params)
+                and (metrics or {}).get("status") == "complete"):
+            outcomes[index] = TrialOutcome(run, "skipped", record["seconds"], metrics=metrics)
+            progress(outcomes[index].line(index + 1, len(runs)))
+        else:
+            todo.append(index)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    arguments = [(notebook, out_dir / runs[i].name, runs[i], base_params, threads, runner) for i in todo]
+    if jobs == 1:
+        finished = ((i, _run_trial(*args)) for i, args in zip(todo, arguments))
+    else:  # spawned, not forked: a fork of a process whose OpenMP threads have run can hang
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        futures = {pool.submit(_run_trial, *args): i for i, args in zip(todo, arguments)}
+        finished = ((futures[future], _outcome_of(future, runs[futures[future]])) for future in as_completed(futures))
+    try:
+        for index, outcome in finished:
+            outcomes[index] = outcome
+            progress(outcome.line(index + 1, len(runs)))
+    finally:
+        if jobs > 1:
+            pool.shutdown(cancel_futures=True)
+    return [outcomes[i] for i in range(len(runs))]
+
+
+def _outcome_of(future, run: Trial) -> TrialOutcome:
+    """A worker's outcome; a worker that died (out of memory, say) is a failed run, not a failed sweep."""
+    try:
+        return future.result()
+    except Exception as failure:
+        return TrialOutcome(run, "failed", 0.0, f"{type(failure).__name__}: {_first_line(str(failure))}")
+
+
+def _run_trial(notebook: Path, run_dir: Path, run: Trial, base_params: dict, threads: int | None = None,
+                runner: str = "papermill") -> TrialOutcome:
+    """Execute ``notebook`` for ``run`` into ``run_dir`` and record its outcome in ``sweep.json``.
+
+    The lesson writes its own run inside ``run_dir`` (``run-001/``); a stopped or failed run is
+    started again from the beginning. ``threads``: the CPU threads its kernel may use.
+    """
+    parameters = trial_parameters(run, base_params)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        with hold(run_dir):
+            (run_dir / RECORD).unlink(missing_ok=True)  # the record of an earlier attempt goes first
+            for stale in run_folders(run_dir):  # then what that attempt trained
+                shutil.rmtree(stale, ignore_errors=True)
+            if threads is not None:
+                for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                    os.environ[name] = str(threads)  # inherited by the kernel papermill starts
+                torch.set_num_threads(threads)  # and used by an inline run
+            run_notebook = _train_inline if runner == "inline" else _execute_notebook
+            error = run_notebook(notebook, run_dir, {**parameters, "out_dir": str(run_dir)})
+            metrics = trial_metrics(run_dir)
+            status = (metrics or {}).get("status") or "failed"
+            if status in ("complete", "running") and error:
+                status = "failed"  # the lesson failed after training
+            elif status == "running":
+                status = "stopped"
+            outcome = TrialOutcome(run, status, round(time.perf_counter() - start, 1), error, metrics)
+            record = dict(parameters=parameters, seed=run.seed, varied=run.varied, status=status, error=error,
+                          seconds=outcome.seconds, notebook=notebook.name, runner=runner)
+            atomic_write(run_dir / RECORD, lambda file: file.write(json.dumps(record, indent=2).encode()))
+            return outcome
+    except RunInUse as busy:
+        return TrialOutcome(run, "busy", 0.0, f"{busy}")
+
+
+def _execute_notebook(notebook: Path, run_dir: Path, parameters: dict) -> str | None:
+    """Execute ``notebook`` with ``parameters`` into ``run_dir``; its error as "Name: message", or None.
+
+    Parameters its cell leaves out (lesson 05's advanced ones) are passed only when they differ
+    from their defaults: papermill warns about each name it does not find in the cell.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    cell, defaults = parameters_of(notebook), json.loads(json.dumps(notebook_parameters(notebook)))
+    passed = {k: v for k, v in parameters.items() if k in cell or v != defaults.get(k)}
+    try:
+        papermill.execute_notebook(notebook, run_dir / notebook.name, kernel_name="python3", cwd=notebook.parent,
+                                   parameters=passed, progress_bar=False, kernel_manager_class=LocalKernelManager)
+    except PapermillExecutionError as failure:
+        return f"{failure.ename}: {_first_line(failure.evalue)}"
+    except Exception as failure:  # the kernel died, the notebook could not be read or written, ...
+        return f"{type(failure).__name__}: {_first_line(str(failure))}"
+    return None
+
+
+def _train_inline(notebook: Path, run_dir: Path, parameters: dict) -> str | None:
+    """Train lesson 05's run with ``parameters`` in this process, its printout in ``run_dir/log.txt``."""
+    with open(run_dir / "log.txt", "w") as log, redirect_stdout(log), redirect_stderr(log):
+        try:
+            train_run(TrainConfig(**{**notebook_parameters(notebook), **parameters}))
+        except Exception as failure:
+            print(f"{type(failure).__name__}: {failure}")
+            return f"{type(failure).__name__}: {_first_line(str(failure))}"
+    return None
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""

@@ -1,0 +1,107 @@
+"""Parameters as the lessons take them: one parser for a value written as text, a
+notebook's ``parameters`` cell, and the names a notebook's cells have set.
+
+Every wing reads parameters through here: ``-p NAME VALUE`` on any command line, the
+defaults of a ``parameters`` cell, a cell of a sweep's ``results.csv``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import yaml
+
+from .paths import display
+
+_WORDS = {"true": True, "false": False, "null": None, "none": None}
+
+
+def parse_value(text: str):
+    """A parameter's value written as text, as Python or YAML would read it.
+
+    A Python literal (``3``, ``0.01``, ``1e-3``, ``True``, ``None``, ``'cifar10'``, ``(1, 2)``),
+    ``true``/``false``/``null`` as YAML and JSON spell them, or a YAML list or mapping
+    (``[4]``); anything else is the text itself (``cifar10``, ``run-001``).
+    """
+    stripped = text.strip()
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    if stripped.lower() in _WORDS:
+        return _WORDS[stripped.lower()]
+    if stripped.startswith(("[", "{")):
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            pass
+    return text
+
+
+def parameters_of(notebook: Path) -> dict:
+    """The notebook's parameters and their default values, read from its ``parameters`` cell."""
+    import papermill
+
+    found = papermill.inspect_notebook(str(notebook))
+    if not found:
+        raise ValueError(f"{display(notebook)} has no cell tagged 'parameters'")
+    return {name: parse_value(about["default"]) for name, about in found.items()}
+
+
+def is_cell_history(history) -> bool:
+    """Whether ``history`` looks like IPython's ``In``: a list of cell sources."""
+    return isinstance(history, list) and all(isinstance(source, str) for source in history)
+
+
+def names_set_by_parameter_cells(history: list[str], parameters: set[str]) -> set[str]:
+    """The names the latest run of a notebook's parameters cell assigned, with those of the cells
+    run after it that set parameters (papermill's injected ``# Parameters`` cell, say).
+
+    ``history`` is IPython's ``In``: the source of every cell run, the running one last. A cell
+    sets parameters if it assigns one of ``parameters``, or is papermill's injected cell. Older
+    runs of the parameters cell do not count: a misspelt name fixed since is no longer set.
+    """
+    assigned: set[str] = set()
+    for source in reversed(history[:-1]):
+        names = _top_level_assignments(source)
+        injected = source.lstrip().startswith("# Parameters")
+        if injected or names & parameters:
+            assigned |= names
+            if not injected:
+                break
+    return assigned
+
+
+def _top_level_assignments(source: str) -> set[str]:
+    """The names a cell assigns outside functions and classes (``x = 1``, ``x: int = 1``, ``a, b = ...``).
+
+    A cell run under a cell magic (``%%time``) is read from the magic's body.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign):
+            names.update(*map(_bound_names, statement.targets))
+        elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+            names.update(_bound_names(statement.target))
+        elif (isinstance(statement, ast.Expr) and isinstance(call := statement.value, ast.Call)
+              and isinstance(call.func, ast.Attribute) and call.func.attr == "run_cell_magic"
+              and len(call.args) == 3 and isinstance(body := call.args[2], ast.Constant)
+              and isinstance(body.value, str)):
+            names |= _top_level_assignments(body.value)
+    return names
+
+
+def _bound_names(target: ast.expr) -> set[str]:
+    """The variables an assignment target binds: ``x``, ``a, b``, ``[a, *rest]``; not ``obj.x`` or ``d[k]``."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return set().union(*map(_bound_names, target.elts))
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return set()

@@ -1,0 +1,103 @@
+"""The training wing's commands: ``seresnet train`` and ``seresnet runs`` (also
+``python -m seresnet_lib.training train|runs``, and under torchrun
+``torchrun --nproc_per_node=4 -m seresnet_lib.training train PRESET.yaml``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..parameters import parse_value
+from ..paths import display
+from . import distributed
+from .config import TrainConfig, load_preset
+from .distributed import say
+from .folders import HEADER, delete_unless_training, describe_run, prunable, run_folders, size_text
+from .recipes import train_run
+
+
+def train(argv: list[str], prog: str) -> int:
+    """Lesson 05's run without the notebook, with a preset's parameters and ``-p`` overrides.
+
+    Under ``torchrun --nproc_per_node=N`` every process runs this, and they train together (DDP).
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Train as lesson 05 does (data, loaders, seeded model, fit), with a preset's parameters. "
+                    "Under torchrun, in several processes with DistributedDataParallel.",
+        epilog="examples: seresnet train notebooks/params/article_recipe.yaml -p epochs 1\n"
+               "          torchrun --nproc_per_node=4 -m seresnet_lib.training train "
+               "notebooks/params/cifar10_strong.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("preset", nargs="?", help="a YAML file of parameters (notebooks/params/); the rest keep "
+                                                  "their defaults")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter (-p epochs 3 -p sync_bn true); wins over the preset")
+    args = parser.parse_args(argv)
+    try:
+        preset = load_preset(args.preset) if args.preset else {}
+        parameters = {**preset, **{name: parse_value(value) for name, value in args.parameter}}
+        unknown = sorted(set(parameters) - set(TrainConfig().as_dict()))
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; the parameters are: "
+                             f"{', '.join(TrainConfig().as_dict())}")
+        config = TrainConfig(**parameters)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        history = train_run(config)
+        best = history.best
+        say(f"{display(history.run_dir)}: best test accuracy {best['test_acc']:.2%} (epoch {best['epoch']})"
+            if best else f"{display(history.run_dir)}: no epoch trained")
+    finally:
+        distributed.teardown()
+    return 0
+
+
+def runs(argv: list[str], prog: str) -> int:
+    """``list`` the runs of a folder, or ``prune`` their checkpoints."""
+    parser = argparse.ArgumentParser(prog=prog, description="See the runs of a folder, and prune their checkpoints.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="one line per run: status, epochs, best accuracy, size")
+    listing.add_argument("out_dir", type=Path)
+    pruning = commands.add_parser("prune", help="delete checkpoints; metrics.json and notebooks stay")
+    pruning.add_argument("out_dir", type=Path)
+    pruning.add_argument("--keep", type=int, metavar="N", help="keep the checkpoints of the N newest runs")
+    pruning.add_argument("--older-than", type=float, metavar="DAYS",
+                         help="delete only checkpoints older than this (with --keep: both must agree)")
+    pruning.add_argument("--yes", action="store_true", help="do not ask before deleting")
+    args = parser.parse_args(argv)
+    out_dir = args.out_dir.expanduser().absolute()  # from where the command runs, as any shell command
+    if not out_dir.is_dir():
+        parser.error(f"no such folder: {args.out_dir}")
+    if args.command == "list":
+        print(HEADER)
+        for run in run_folders(out_dir):
+            print(describe_run(run).line())
+        return 0
+    if args.keep is None and args.older_than is None:
+        parser.error("say which checkpoints to delete: --keep N and/or --older-than DAYS")
+    if args.keep is not None and args.keep < 0:
+        parser.error(f"--keep must be 0 or more, got {args.keep}")
+    if args.older_than is not None and not args.older_than > 0:
+        parser.error(f"--older-than must be a number of days > 0, got {args.older_than}")
+    doomed = prunable(out_dir, args.keep, args.older_than)
+    if not doomed:
+        print("no checkpoints to delete")
+        return 0
+    for path in doomed:
+        print(f"  {path}  {size_text(path.stat().st_size)}")
+    total = sum(path.stat().st_size for path in doomed)
+    question = f"delete these {len(doomed)} checkpoints ({size_text(total)})? [y/N] "
+    if not args.yes and input(question).strip().lower() not in ("y", "yes"):
+        print("nothing deleted")
+        return 1
+    freed = [delete_unless_training(path) for path in doomed]
+    print(f"deleted {sum(1 for size in freed if size)} checkpoints, freed {size_text(sum(freed))}")
+    return 0
+
+
+COMMANDS = {"train": (train, "train as lesson 05 does, from a preset (torchrun: several processes)"),
+            "runs": (runs, "list the runs of a folder, or prune their checkpoints")}
