@@ -1,9 +1,9 @@
 """SE-ResNet-50 from scratch: the library the notebook lessons import.
 
-It has four wings, by audience: ``model`` (what lessons 01-04 and 07 teach), ``figures``,
-``training`` (lesson 05 and anyone who trains), ``lab`` (sweeps, results, benchmark) and
-``classroom`` (self-checks, student copies, grading, running the series). Here: the model's
-names, and the few helpers every wing shares.
+It has four wings by audience: ``model`` (what lessons 01-04 and 07 teach), ``training``
+(lesson 05 and anyone who trains), ``lab`` (sweeps, results, benchmark) and ``classroom``
+(self-checks, student copies, grading, running the series), and the ``figures`` they share.
+Here: the model's names, and the few helpers every wing shares.
 """
 
 import torch

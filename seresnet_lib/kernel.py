@@ -8,6 +8,7 @@ IPC sockets, so there it uses TCP as Jupyter usually does.
 from __future__ import annotations
 
 import os
+import tempfile
 
 from jupyter_client.manager import KernelManager
 from traitlets import default
@@ -19,3 +20,15 @@ class LocalKernelManager(KernelManager):
     @default("transport")
     def _default_transport(self) -> str:
         return "tcp" if os.name == "nt" else "ipc"
+
+    @default("connection_file")
+    def _default_connection_file(self) -> str:
+        """An absolute path of its own, made before the sockets' address is derived from it.
+
+        Without it, the IPC sockets get the relative address "kernel-ipc", which the kernel and
+        this process read from their own working folders (a student's folder, the project's),
+        and which two kernels started in one folder (a sweep's jobs) would share.
+        """
+        descriptor, path = tempfile.mkstemp(prefix="kernel-", suffix=".json")
+        os.close(descriptor)
+        return path

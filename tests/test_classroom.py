@@ -267,6 +267,7 @@ def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path, m
         assert len(list(csv.reader(file))) == 1 + len(table)
     executed = read(tmp_path / "graded" / "alice" / "lesson.ipynb")
     assert all(cell.execution_count for cell in executed.cells)
+    assert not list(tmp_path.rglob("kernel-*"))  # the kernels' sockets and connection files are gone
 
 
 def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_path, capsys, monkeypatch):

@@ -166,8 +166,8 @@ def resnet50(num_classes: int = 1000, *, stem: str = "imagenet", stride_at: str 
                                zero_init_residual=zero_init_residual))
 
 
-def seresnet50(num_classes: int = 1000, reduction: int = DEFAULT_REDUCTION, *, stem: str = "imagenet", stride_at: str = "1x1",
-               zero_init_residual: bool = False, se_stages: tuple[int, ...] = (1, 2, 3, 4),
+def seresnet50(num_classes: int = 1000, reduction: int = DEFAULT_REDUCTION, *, stem: str = "imagenet",
+               stride_at: str = "1x1", zero_init_residual: bool = False, se_stages: tuple[int, ...] = (1, 2, 3, 4),
                se_position: str = "standard") -> ResNet:
     """SE-ResNet-50 (Hu et al., 2018): 28,088,024 parameters with 1000 classes and r = 16.
 
