@@ -9,7 +9,7 @@
     seresnet student | check                   hand the lessons out; grade students' copies
     seresnet summary                           SE-ResNet-50 layer by layer
 
-``python -m seresnet_lib.training`` (``.lab``, ``.classroom``) takes that wing's commands.
+``python -m seresnet_lib.training`` (``.lab``, ``.classroom``, ``.model``) takes that wing's commands.
 """
 
 from __future__ import annotations

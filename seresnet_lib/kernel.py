@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 
 from jupyter_client.manager import KernelManager
 from traitlets import default
@@ -29,6 +30,4 @@ class LocalKernelManager(KernelManager):
         this process read from their own working folders (a student's folder, the project's),
         and which two kernels started in one folder (a sweep's jobs) would share.
         """
-        descriptor, path = tempfile.mkstemp(prefix="kernel-", suffix=".json")
-        os.close(descriptor)
-        return path
+        return os.path.join(tempfile.gettempdir(), f"kernel-{uuid.uuid4().hex}.json")

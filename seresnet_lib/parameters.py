@@ -27,7 +27,7 @@ def parse_value(text: str):
     stripped = text.strip()
     try:
         return ast.literal_eval(stripped)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         pass
     if stripped.lower() in _WORDS:
         return _WORDS[stripped.lower()]

@@ -77,10 +77,11 @@ def trained(tmp_path_factory):
     """The checks, two uninterrupted 2-process runs (with and without SyncBatchNorm), then a third run
     killed after its first epoch, all in one launch; and a second launch that resumes the killed run."""
     root = tmp_path_factory.mktemp("distributed")
-    synced, plain, resumed = root / "synced", root / "plain", root / "resumed"
+    synced, plain, resumed, lone = root / "synced", root / "plain", root / "resumed", root / "lone"
     long = {**BASE, "epochs": 8}  # an epoch is a tenth of a second: time to kill the run before its end
-    launch = torchrun([["checks", str(root)], {**SYNCED, "out_dir": str(synced)}, {**long, "out_dir": str(plain)},
-                       {**long, "out_dir": str(resumed)}])
+    one_test_image = {**BASE, "epochs": 1, "test_size": 1, "out_dir": str(lone)}  # one process has none
+    launch = torchrun([["checks", str(root)], {**SYNCED, "out_dir": str(synced)}, one_test_image,
+                       {**long, "out_dir": str(plain)}, {**long, "out_dir": str(resumed)}])
     metrics_file = resumed / "run-001" / "metrics.json"
     deadline = time.monotonic() + 300
     while launch.poll() is None and time.monotonic() < deadline:
@@ -92,7 +93,7 @@ def trained(tmp_path_factory):
     launch.communicate(timeout=60)
     interrupted = metrics(resumed)
     finish(torchrun([{**long, "out_dir": str(resumed), "resume": True}]))
-    return dict(synced=synced, plain=plain, resumed=resumed, interrupted=interrupted, root=root)
+    return dict(synced=synced, plain=plain, resumed=resumed, interrupted=interrupted, lone=lone, root=root)
 
 
 @pytest.mark.parametrize("run", ["synced", "plain"])
@@ -127,6 +128,16 @@ def test_the_reduced_test_metrics_count_every_test_image_once(trained):
     last = metrics(trained["plain"])["epochs"][-1]
     assert last["test_acc"] == test_acc
     assert last["test_loss"] == pytest.approx(test_loss, rel=1e-5)
+
+
+def test_a_process_with_no_test_image_still_evaluates_with_the_others(trained):
+    """One test image for two processes: one share is empty, and the epoch's numbers are the other's."""
+    config = TrainConfig(**{**BASE, "epochs": 1, "test_size": 1}, out_dir=str(trained["root"] / "unused"))
+    model = small_model(config)
+    model.load_state_dict(weights(trained["lone"], 0))
+    test_loss, test_acc = evaluate(model, run_data(config).test_loader)
+    [epoch] = metrics(trained["lone"])["epochs"]
+    assert epoch["test_acc"] == test_acc and epoch["test_loss"] == pytest.approx(test_loss, rel=1e-5)
 
 
 def test_a_killed_and_resumed_run_ends_like_an_uninterrupted_one(trained):

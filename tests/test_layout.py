@@ -18,9 +18,13 @@ USES = {"model": set(), "figures": {"model"}, "training": {"model"}, "lab": {"mo
         "classroom": {"model", "figures"}}
 
 
-def code_of(notebook: Path) -> str:
+def code_cells(notebook: Path) -> list[str]:
     cells = json.loads(notebook.read_text())["cells"]
-    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+
+
+def code_of(notebook: Path) -> str:
+    return "\n".join(code_cells(notebook))
 
 
 def wing_of(module: Path) -> str | None:
@@ -92,17 +96,32 @@ def test_no_function_imports_inside_the_library_but_optional_heavy_ones():
                         pytest.fail(f"{module.relative_to(LIBRARY)}: {node.name} imports from the library inside")
 
 
+def used_names(source: str) -> set[str]:
+    """The names a piece of code uses: variables, attributes (``module.name``) and imported names."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a notebook cell with IPython syntax (%time): read it line by line
+        return set().union(*(used_names(line) for line in source.splitlines() if not line.lstrip()[:1] in "%!"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
 def test_a_public_name_has_a_user_outside_its_module():
     """Names used only in their own file start with an underscore, unless a wing exports them."""
-    sources = {path: path.read_text() for path in [*MODULES, *sorted((ROOT / "tests").glob("*.py"))]}
-    sources.update({path: code_of(path) for path in LESSONS})
+    files = [*MODULES, *sorted((ROOT / "tests").glob("*.py"))]
+    users = {path: used_names(path.read_text()) for path in files}
+    users.update({path: set().union(*map(used_names, code_cells(path))) for path in LESSONS})
     allowed = exported()
-    lonely = []
-    for module in MODULES:
-        for name in sorted(public_names(ast.parse(sources[module])) - allowed):
-            pattern = re.compile(rf"\b{re.escape(name)}\b")
-            if not any(pattern.search(text) for path, text in sources.items() if path != module):
-                lonely.append(f"{module.relative_to(LIBRARY)}: {name}")
+    lonely = [f"{module.relative_to(LIBRARY)}: {name}" for module in MODULES
+              for name in sorted(public_names(ast.parse(module.read_text())) - allowed)
+              if not any(name in names for path, names in users.items() if path != module)]
     assert not lonely, "used only in their own module (make them private): " + ", ".join(lonely)
 
 

@@ -28,7 +28,7 @@ from test_notebooks import solutions
 from seresnet_lib.classroom import copies, grading
 from seresnet_lib.classroom.series import lessons
 from seresnet_lib.lab import grid
-from seresnet_lib.lab.reference import load_reference, record
+from seresnet_lib.lab.reference import load_reference, record_reference
 from seresnet_lib.model.excitations import PAPER_BLOCKS, class_spread
 from seresnet_lib.paths import workdir
 from seresnet_lib.training import evaluate, load_trained, run_data, train_or_load, train_run
@@ -147,8 +147,8 @@ def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict
     halfway.mkdir(parents=True)
     (halfway / "metrics.json").write_text(json.dumps({"status": "running", "epochs": []}))
     with pytest.raises(ValueError, match="is not a complete run of fit.. .its metrics.json says running"):
-        record(halfway, workdir() / "reference")
-    recorded = record(run_dir, workdir() / "reference", step_rate=[100.0], made_with="test")
+        record_reference(halfway, workdir() / "reference")
+    recorded = record_reference(run_dir, workdir() / "reference", step_rate=[100.0], made_with="test")
     assert recorded.accuracy == accuracy and [row["stage"] for row in recorded.switch_off] == [1, 2, 3, 4]
     assert {name: tuple(means.shape) for name, means in recorded.class_means.items()} == {
         "stage1.3": (10, 256), "stage2.4": (10, 512), "stage3.6": (10, 1024), "stage4.1": (10, 2048),

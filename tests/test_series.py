@@ -45,7 +45,7 @@ def test_seresnet_run_writes_executed_copies_leaves_the_lesson_alone_and_says_on
 
 
 def test_record_executes_in_place_without_run_metadata(tiny_lesson):
-    series.record([tiny_lesson])
+    series.record_lessons([tiny_lesson])
     notebook = nbformat.read(tiny_lesson, as_version=4)
     assert notebook.cells[0].execution_count == 1
     assert notebook.cells[0].outputs[0].text.startswith("42")
@@ -59,7 +59,7 @@ def test_a_failing_lesson_is_not_overwritten(tiny_lesson):
     nbformat.write(notebook, tiny_lesson)
     before = tiny_lesson.read_text()
     with pytest.raises(Exception, match="broken lesson"):
-        series.record([tiny_lesson])
+        series.record_lessons([tiny_lesson])
     assert tiny_lesson.read_text() == before
     assert list(tiny_lesson.parent.iterdir()) == [tiny_lesson]
 

@@ -5,9 +5,9 @@ from . import checks
 from .checks import CHECK_MIME, CheckResult
 from .copies import student_copy, write_student_copies
 from .grading import Grade, check_notebooks, grades_table, write_grades_csv
-from .series import lessons, record, run_series
+from .series import lessons, record_lessons, run_series
 
 __all__ = [
-    "CHECK_MIME", "CheckResult", "Grade", "check_notebooks", "checks", "grades_table", "lessons", "record",
+    "CHECK_MIME", "CheckResult", "Grade", "check_notebooks", "checks", "grades_table", "lessons", "record_lessons",
     "run_series", "student_copy", "write_grades_csv", "write_student_copies",
 ]

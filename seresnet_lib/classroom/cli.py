@@ -17,7 +17,7 @@ from ..parameters import parse_value
 from ..paths import display
 from . import grading
 from .copies import write_student_copies
-from .series import lessons, record as record_lessons, run_series
+from .series import lessons, record_lessons, run_series
 
 _LESSONS = "every notebooks/NN_*.ipynb"
 

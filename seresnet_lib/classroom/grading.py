@@ -238,15 +238,15 @@ def check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Pa
         try:
             stop = execute_submission(notebook, Path(path).resolve().parent, timeout, Path(workdir))
         except Exception as error:  # the kernel could not start, or the notebook is malformed
-            return [Grade(name, "", "", CRASHED, f"could not run it: {type(error).__name__}: {error}"
-                            .splitlines()[0])]
+            reason = f"could not run it: {type(error).__name__}: {error}".splitlines()[0]
+            return [Grade(name, "", "", CRASHED, reason)]
     executed_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, executed_path)
     try:
         return grade(notebook, name, exercises, stop, display(executed_path))
     except Exception as error:  # contents no lesson has; say so, and go on with the others
-        return [Grade(name, "", "", CRASHED, f"could not grade it: {type(error).__name__}: {error}"
-                        .splitlines()[0], display(executed_path))]
+        reason = f"could not grade it: {type(error).__name__}: {error}".splitlines()[0]
+        return [Grade(name, "", "", CRASHED, reason, display(executed_path))]
 
 
 def check_destinations(paths: Sequence[Path], out_dir: Path, csv_path: Path) -> None:

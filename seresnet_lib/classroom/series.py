@@ -52,7 +52,7 @@ def run_series(out_dir: Path = Path("runs"), notebooks: list[Path] | None = None
     return done
 
 
-def record(notebooks: list[Path] | None = None) -> None:
+def record_lessons(notebooks: list[Path] | None = None) -> None:
     """Re-execute each lesson in place: its saved outputs become those of this run.
 
     The run goes to a temporary copy first; a lesson that fails is left as it was.

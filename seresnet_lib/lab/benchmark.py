@@ -86,7 +86,7 @@ def _in_turns(runs: dict[str, Callable[[], None]], images: int, repeats: int, wa
 
 
 def _training_step(model: nn.Module, batch_size: int, layout=torch.channels_last, fused: bool = False,
-                  autocast_dtype: torch.dtype | None = None, steps: int = 2, seed: int = 0) -> Callable[[], None]:
+                   autocast_dtype: torch.dtype | None = None, steps: int = 2, seed: int = 0) -> Callable[[], None]:
     """``steps`` SGD steps of ``model`` on a fixed random batch (batch_size x 3 x 32 x 32), as ``fit`` takes them:
     lr 0.01, Nesterov momentum 0.9, weight decay 5e-4, gradients set to None, no host synchronisation."""
     generator = torch.Generator().manual_seed(seed)
@@ -112,7 +112,7 @@ OPTIONS = {"bf16 autocast": "fit's step + bf16 autocast", "torch.compile": "fit'
 
 
 def _compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int = 2, with_compile: bool = True,
-                           seed: int = 0) -> dict:
+                            seed: int = 0) -> dict:
     """Training steps per second (as images/s) of both models in both layouts and of fit's options.
 
     Returns {"images/s": {variant: rate}, "ratios": {...}, "compile seconds": s or None, "compile error":
@@ -128,7 +128,7 @@ def _compare_training_steps(batch_size: int = 128, repeats: int = 5, steps: int 
         "timm, channels_last": _training_step(copy.deepcopy(timm), batch_size, cl, steps=steps),
         FIT_STEP: _training_step(copy.deepcopy(ours), batch_size, cl, fused=True, steps=steps),
         OPTIONS["bf16 autocast"]: _training_step(copy.deepcopy(ours), batch_size, cl, fused=True,
-                                                autocast_dtype=torch.bfloat16, steps=steps),
+                                                 autocast_dtype=torch.bfloat16, steps=steps),
     }
     compile_seconds = compile_error = None
     if with_compile:
@@ -175,7 +175,7 @@ def _compare_evaluation(batch_size: int = 500, repeats: int = 5, seed: int = 0) 
 
 
 def _article_epoch(model: nn.Module, train: ImageSplit, test: ImageSplit, batch_size: int, workers: int,
-                  augment: bool) -> tuple[float, float]:
+                   augment: bool) -> tuple[float, float]:
     """The article's loop: per-image transforms in DataLoader workers, plain SGD, ``.item()`` every step,
     then the test set. Returns (training loss, test accuracy)."""
     steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []
@@ -203,7 +203,7 @@ def _article_epoch(model: nn.Module, train: ImageSplit, test: ImageSplit, batch_
 
 
 def _compare_fit_epoch(n: int = 10_000, test_size: int = 2_000, batch_size: int = 128, workers: int = 4,
-                      augment: bool = True, rounds: int = 2, seed: int = 0) -> dict:
+                       augment: bool = True, rounds: int = 2, seed: int = 0) -> dict:
     """Epochs of ``fit`` against the article's loop, same model and initial weights, in seconds.
 
     Both train on ``n`` synthetic images (random crop and flip with ``augment``), from their

@@ -12,7 +12,7 @@ from ..parameters import parse_value
 from ..paths import display, resolve
 from .benchmark import PARTS, check_parts, run
 from .grid import base_parameters, load_grid_file, notebook_for
-from .reference import REFERENCE, record
+from .reference import REFERENCE, record_reference
 from .results import RESULTS_CSV, SUMMARY_CSV, collect, results_table, summarize
 from .sweep import RUNNERS, sweep as run_sweep
 
@@ -113,7 +113,7 @@ def reference(argv: list[str], prog: str) -> int:
     command.add_argument("--made-with", help="the command that trained the run")
     args = parser.parse_args(argv)
     try:
-        reference = record(args.run_dir, args.out, args.step_rate, args.made_with)
+        reference = record_reference(args.run_dir, args.out, args.step_rate, args.made_with)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -44,7 +44,7 @@ from .results import write_rows_csv
 REFERENCE = RESULTS / "reference"
 _FILES = (METRICS, "excitations.npz", "switch_off.csv", "summary.json")
 _SUMMARY_KEYS = ("classes", "blocks", "train_images", "test_images", "accuracy", "per_class_accuracy", "class_spread",
-                "untrained_class_spread", "shuffled_class_spread", "recorded")
+                 "untrained_class_spread", "shuffled_class_spread", "recorded")
 
 
 def switch_off_table(model: nn.Module, loader, mean_weights: dict[str, torch.Tensor]) -> list[dict]:
@@ -117,7 +117,7 @@ def load_reference(folder: str | Path = REFERENCE) -> Reference:
 
 
 @torch.no_grad()
-def record(run_dir: str | Path, folder: str | Path = REFERENCE, step_rate: list[float] | None = None,
+def record_reference(run_dir: str | Path, folder: str | Path = REFERENCE, step_rate: list[float] | None = None,
            made_with: str | None = None) -> Reference:
     """Measure a complete run of lesson 05 as lesson 07 does and write its results into ``folder``.
 

@@ -122,7 +122,7 @@ def _outcome_of(future, run: Trial) -> TrialOutcome:
 
 
 def _run_trial(notebook: Path, run_dir: Path, run: Trial, base_params: dict, threads: int | None = None,
-                runner: str = "papermill") -> TrialOutcome:
+               runner: str = "papermill") -> TrialOutcome:
     """Execute ``notebook`` for ``run`` into ``run_dir`` and record its outcome in ``sweep.json``.
 
     The lesson writes its own run inside ``run_dir`` (``run-001/``); a stopped or failed run is

@@ -1,6 +1,6 @@
 """The model the lessons teach (01-04, and 07 inside it): the stem, the bottleneck blocks,
 squeeze-and-excitation, ResNet-50 and SE-ResNet-50; counting and shapes; the SE modules'
-excitations recorded or switched off. It knows nothing of training, sweeps or classes."""
+excitations recorded or switched off. It knows nothing of training, sweeps or the classroom."""
 
 from .excitations import (PAPER_BLOCKS, class_means, class_spread, class_spreads, excitations, hook_count, recording,
                           se_modules, shuffled, switched_off)

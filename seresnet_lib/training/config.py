@@ -81,7 +81,7 @@ class TrainConfig:
         check_int("reduction", self.reduction, 1)
         if isinstance(self.se_stages, list):  # as YAML and JSON give it
             object.__setattr__(self, "se_stages", tuple(self.se_stages))
-        self.network()  # checks stem, reduction, se_stages, se_position and zero_init_residual
+        self.network(num_classes=10)  # checks stem, reduction, se_stages, se_position, zero_init_residual
         check_int("epochs", self.epochs)
         if isinstance(self.batch_size, int) and self.batch_size == 1:
             raise ValueError("batch_size must be >= 2: batch norm cannot train on a single image")
@@ -121,7 +121,7 @@ class TrainConfig:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("device='cuda' but no CUDA GPU is available here; use device='auto' or 'cpu'")
 
-    def network(self, num_classes: int = 10) -> ResNetConfig:
+    def network(self, num_classes: int) -> ResNetConfig:
         """The network this run trains, with ``num_classes`` outputs (ResNet-50 has no SE: no reduction)."""
         return ResNetConfig(num_classes=num_classes, reduction=self.reduction if self.model == "seresnet50" else None,
                             stem=self.stem, zero_init_residual=self.zero_init_residual, se_stages=self.se_stages,

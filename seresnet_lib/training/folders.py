@@ -249,7 +249,7 @@ def read_metrics(run_dir: Path) -> dict | None:
 
 
 @dataclass
-class _RunSummary:
+class RunSummary:
     """One line of ``runs list``."""
 
     name: str
@@ -270,7 +270,7 @@ class _RunSummary:
 HEADER = f"{'run':<9} {'status':<9} {'epochs':>6} {'best':>6} {'on disk':>9}  {'checkpoint':<10}  parameters"
 
 
-def describe_run(run_dir: Path) -> _RunSummary:
+def describe_run(run_dir: Path) -> RunSummary:
     """Status (running, complete, diverged, stopped, empty), progress, and what differs from the defaults."""
     metrics = read_metrics(run_dir)
     status = (metrics or {}).get("status") or _status_of_older_run(metrics)
@@ -279,7 +279,7 @@ def describe_run(run_dir: Path) -> _RunSummary:
     defaults, ignore = json.loads(json.dumps(TrainConfig().as_dict())), {"out_dir", "resume"}  # as metrics.json
     parameters = (metrics or {}).get("parameters", {})
     changed = {k: v for k, v in parameters.items() if k not in ignore and defaults.get(k) != v}
-    return _RunSummary(run_dir.name, status, len(_good_epochs(metrics)), (metrics or {}).get("best_test_acc"),
+    return RunSummary(run_dir.name, status, len(_good_epochs(metrics)), (metrics or {}).get("best_test_acc"),
                       changed, _folder_size(run_dir), (run_dir / CHECKPOINT).is_file())
 
 

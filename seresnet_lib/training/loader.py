@@ -87,9 +87,9 @@ class BatchLoader:
         return start + size * rank // world, start + size * (rank + 1) // world
 
     def loss_weights(self) -> list[float]:
-        """For each batch, what this process's mean loss is multiplied by so that DDP's average of
-        the processes' gradients is the gradient of the whole batch's mean loss: own share x
-        processes / batch (1 in a single process)."""
+        """For each batch, what this process's gradient is multiplied by (``Steps`` scales the
+        gradient reaching the logits) so that DDP's average of the processes' gradients is the
+        gradient of the whole batch's mean loss: own share x processes / batch (1 in a single process)."""
         weights = []
         for first, stop in self.batch_bounds():
             start, end = self.share(first, stop)

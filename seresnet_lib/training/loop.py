@@ -46,6 +46,10 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig,
     ``train_loader`` from its seed, so a model and config give the same run whatever used the
     loader before. ``progress``: "bar" (a progress bar per epoch), "lines" (one line per
     epoch, for papermill and CI), or "auto" (a bar in a terminal or an interactive notebook).
+
+    ``Run`` keeps the run's folder, checkpoints and status; ``Steps`` runs the epochs' steps, in
+    several processes under torchrun (the loaders made for this process's shard, as ``run_data``
+    makes them; ``sync_bn`` converts ``model``'s batch norm in place; rank 0 alone writes).
     """
     check_choice("progress", progress, _PROGRESS)
     optimizer, scheduler = _optimizer_and_scheduler(model, config, optimizer, scheduler)

@@ -3,6 +3,7 @@ probabilities, per-class views."""
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 
 import torch
@@ -24,7 +25,9 @@ class Tally:
         self.seen += len(labels)
 
     def result(self) -> tuple[float, float]:
-        """Mean loss and accuracy over everything added."""
+        """Mean loss and accuracy over everything added (NaN for nothing added)."""
+        if not self.seen:
+            return math.nan, math.nan
         return self.loss_sum.item() / self.seen, self.correct.item() / self.seen
 
 

@@ -65,7 +65,7 @@ class Run:
         self.folder, self.config, self.resuming = folder, config, resuming
         self.history = History(run_dir=folder)
         self.writes = distributed.is_main()
-        self._model: nn.Module | None = None
+        self._model: nn.Module | None = None  # set once start() has restored or started the run
 
     @classmethod
     def open(cls, config: TrainConfig) -> Run:

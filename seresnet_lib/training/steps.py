@@ -107,10 +107,11 @@ def _over_processes(result: tuple[float, float], loader) -> tuple[float, float]:
     if not distributed.active():
         return result
     images = sum(end - start for start, end in (loader.share(*bounds) for bounds in loader.batch_bounds()))
-    loss, accuracy = result
-    sums = torch.tensor([loss * images, accuracy * images, images], dtype=torch.float64, device=loader.device)
-    sums = distributed.sum_over_processes(sums)
-    return (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+    loss, accuracy = result if images else (0.0, 0.0)  # a process may hold none of a small test set
+    sums = torch.tensor([loss * images, round(accuracy * images), images], dtype=torch.float64,
+                        device=loader.device)  # the summed loss, the right answers, the images
+    loss_sum, correct, seen = distributed.sum_over_processes(sums).tolist()
+    return loss_sum / seen, correct / seen
 
 
 def _check_shards(train_loader, test_loader) -> None:
