@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import copy
 import io
-import os
-import platform
 import statistics
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import torch
 from PIL import Image
@@ -43,6 +40,7 @@ from torchvision import transforms
 from ..model import seresnet50
 from ..seeding import seed_everything
 from ..training import BatchLoader, ImageSplit, TrainConfig, autocast, fit, synthetic_cifar
+from .machine import machine
 
 PARTS = ("step", "eval", "fit", "loader")
 _CLASSES = 10
@@ -311,18 +309,6 @@ def check_parts(parts) -> None:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise ValueError(f"unknown part(s) {', '.join(unknown)}; the parts are: {', '.join(PARTS)}")
-
-
-def machine() -> str:
-    """What the figures were measured on: the CPU (every part runs on it), its kernels and threads."""
-    name = platform.processor() or platform.machine()
-    try:
-        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    cpu = torch.backends.cpu.get_cpu_capability()
-    return f"{name} ({os.cpu_count()} cores), torch {torch.__version__} ({cpu}, {torch.get_num_threads()} threads)"
 
 
 def _report(report, title: str, result: dict, note: str | None = None) -> None:

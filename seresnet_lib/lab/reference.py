@@ -38,7 +38,7 @@ from ..paths import RESULTS, display
 from ..training import (atomic_write, evaluate, initial_model, load_trained, per_class_accuracy, predict, read_metrics,
                         run_data)
 from ..training.folders import METRICS
-from .benchmark import machine
+from .machine import machine
 from .results import write_rows_csv
 
 REFERENCE = RESULTS / "reference"
