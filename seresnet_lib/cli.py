@@ -17,17 +17,30 @@ from __future__ import annotations
 import importlib
 import sys
 
-WINGS = {"training": "train runs", "lab": "sweep benchmark reference", "classroom": "run record student check",
-         "model": "summary"}
+# Each command, the wing whose cli.py defines it (a function of that name), and what it does. The
+# wing's module is imported only when its command runs: `seresnet summary` loads no Jupyter.
+COMMANDS = {
+    "train": ("training", "train as lesson 05 does, from a preset (torchrun: several processes)"),
+    "runs": ("training", "list the runs of a folder, or prune their checkpoints"),
+    "sweep": ("lab", "run a lesson once per combination of a grid file's parameters and seed"),
+    "benchmark": ("lab", "the training step against timm's, fit's options, evaluation, the loaders"),
+    "reference": ("lab", "record a trained run's SE measurements as the reference results"),
+    "run": ("classroom", "execute every lesson into runs/ (the committed notebooks stay as they are)"),
+    "record": ("classroom", "execute every lesson in place, so that its saved outputs are this run's"),
+    "student": ("classroom", "write student copies of the lessons: no solutions, no outputs"),
+    "check": ("classroom", "run students' notebooks and grade each exercise by its self-check"),
+    "summary": ("model", "SE-ResNet-50 layer by layer at 224 x 224: shapes, parameters, multiply-adds"),
+}
 
 
 def main(argv: list[str] | None = None, wing: str | None = None) -> int:
-    """Run the command ``argv`` names (``sys.argv[1:]`` by default): 0 on success."""
+    """Run the command ``argv`` names (``sys.argv[1:]`` by default): 0 on success.
+
+    ``wing``: take only that wing's commands, as ``python -m seresnet_lib.<wing>`` does.
+    """
     argv = sys.argv[1:] if argv is None else argv
     prog = f"python -m seresnet_lib.{wing}" if wing else "seresnet"
-    commands = {}
-    for name in [wing] if wing else WINGS:
-        commands.update(importlib.import_module(f"seresnet_lib.{name}.cli").COMMANDS)
+    commands = {name: about for name, about in COMMANDS.items() if wing in (None, about[0])}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         width = max(map(len, commands))
         lines = [f"  {name:<{width}}  {about}" for name, (_, about) in commands.items()]
@@ -37,5 +50,6 @@ def main(argv: list[str] | None = None, wing: str | None = None) -> int:
         if argv and not helping:
             print(f"\n{prog}: error: unknown command {argv[0]!r}", file=sys.stderr)
         return 0 if helping else 2
-    command, _ = commands[argv[0]]
-    return command(argv[1:], f"{prog} {argv[0]}")
+    name = argv[0]
+    command = getattr(importlib.import_module(f"seresnet_lib.{commands[name][0]}.cli"), name)
+    return command(argv[1:], f"{prog} {name}")

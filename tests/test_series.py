@@ -1,9 +1,5 @@
 """Executing lessons with papermill: into runs/, or in place to record outputs."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import nbformat
 import pytest
 
@@ -29,16 +25,15 @@ def test_lessons_are_found_in_order(tmp_path):
     assert [p.name for p in series.lessons(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
 
 
-def test_seresnet_run_writes_executed_copies_leaves_the_lesson_alone_and_says_only_that(tiny_lesson, tmp_path):
+def test_seresnet_run_writes_executed_copies_leaves_the_lesson_alone_and_says_only_that(tiny_lesson, tmp_path,
+                                                                                      monkeypatch, capfd):
     before = tiny_lesson.read_text()
-    seresnet = Path(sys.executable).with_name("seresnet")
-    result = subprocess.run([str(seresnet), "run", str(tiny_lesson), "--out-dir", "runs"], cwd=tmp_path,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""  # no kernel warnings (it runs over IPC, not unencrypted TCP)
-    assert result.stdout.split("\n") == ["executed notebooks/01_tiny.ipynb -> runs/01_tiny.ipynb", "",
-                                         "1 executed notebooks are in runs/: open them with `make lab` or "
-                                         "jupyter lab.", ""]
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(tiny_lesson), "--out-dir", "runs"]) == 0
+    out, err = capfd.readouterr()  # the kernel's own output too: it writes to this process's stdout and stderr
+    assert err == ""  # no kernel warnings (it runs over IPC, not unencrypted TCP)
+    assert out.split("\n") == ["executed notebooks/01_tiny.ipynb -> runs/01_tiny.ipynb", "",
+                               "1 executed notebooks are in runs/: open them with `make lab` or jupyter lab.", ""]
     [cell] = nbformat.read(tmp_path / "runs" / "01_tiny.ipynb", as_version=4).cells
     assert cell.outputs[0].text == "42 notebooks\n"  # ran inside the lesson's own folder
     assert tiny_lesson.read_text() == before

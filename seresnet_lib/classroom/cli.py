@@ -118,9 +118,3 @@ def _say(text: str) -> None:
     """Print ``text``, with what the terminal's encoding cannot show replaced, never failing on it."""
     encoding = sys.stdout.encoding or "utf-8"
     print(text.encode(encoding, errors="replace").decode(encoding), flush=True)
-
-
-COMMANDS = {"run": (run, "execute every lesson into runs/ (the committed notebooks stay as they are)"),
-            "record": (record, "execute every lesson in place, so that its saved outputs are this run's"),
-            "student": (student, "write student copies of the lessons: no solutions, no outputs"),
-            "check": (check, "run students' notebooks and grade each exercise by its self-check")}

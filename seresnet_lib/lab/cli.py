@@ -119,8 +119,3 @@ def reference(argv: list[str], prog: str) -> int:
         return 2
     print(f"recorded {reference.label} into {display(args.out)}: test accuracy {reference.accuracy:.2%}")
     return 0
-
-
-COMMANDS = {"sweep": (sweep, "run a lesson once per combination of a grid file's parameters and seed"),
-            "benchmark": (benchmark, "the training step against timm's, fit's options, evaluation, the loaders"),
-            "reference": (reference, "record a trained run's SE measurements as the reference results")}

@@ -19,6 +19,3 @@ def summary(argv: list[str], prog: str) -> int:
     print(f"SE-ResNet-50: {count_parameters(model):,} parameters, "
           f"{count_multiply_adds(model) / 1e9:.2f} G multiply-adds per 224 x 224 image")
     return 0
-
-
-COMMANDS = {"summary": (summary, "SE-ResNet-50 layer by layer at 224 x 224: shapes, parameters, multiply-adds")}

@@ -97,7 +97,3 @@ def runs(argv: list[str], prog: str) -> int:
     freed = [delete_unless_training(path) for path in doomed]
     print(f"deleted {sum(1 for size in freed if size)} checkpoints, freed {size_text(sum(freed))}")
     return 0
-
-
-COMMANDS = {"train": (train, "train as lesson 05 does, from a preset (torchrun: several processes)"),
-            "runs": (runs, "list the runs of a folder, or prune their checkpoints")}
