@@ -48,7 +48,8 @@ def notebook(tmp_path_factory) -> Path:
     return path
 
 
-def test_a_sweep_runs_each_setting_and_seed_in_its_own_folder_and_skips_them_when_called_again(notebook, tmp_path):
+def test_a_sweep_runs_each_setting_and_seed_in_its_own_folder_skips_complete_ones_and_reruns_lost_ones(notebook,
+                                                                                                   tmp_path):
     lines = []
     outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=lines.append)
     assert [(o.run.name, o.status) for o in outcomes] == [("width=8-seed=0", "complete"),
@@ -60,6 +61,10 @@ def test_a_sweep_runs_each_setting_and_seed_in_its_own_folder_and_skips_them_whe
     outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=again.append)
     assert [o.status for o in outcomes] == ["skipped", "skipped"]
     assert again == ["[1/2] width=8-seed=0: complete before, skipped", "[2/2] width=16-seed=0: complete before, skipped"]
+    (tmp_path / "width=16-seed=0" / "run-001" / "metrics.json").unlink()  # a run whose results are gone
+    outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=lambda line: None)
+    assert [o.status for o in outcomes] == ["skipped", "complete"]  # is run again, not skipped
+    assert (tmp_path / "width=16-seed=0" / "run-001" / "metrics.json").exists()
 
 
 def test_a_failing_combination_is_recorded_and_the_others_finish(notebook, tmp_path):
@@ -223,10 +228,3 @@ def test_compare_refuses_a_setting_that_matches_several():
         results.compare(rows, {"model": "resnet50"}, {"model": "seresnet50"})
     comparison = results.compare(rows, {"model": "resnet50"}, {"reduction": 4})
     assert comparison.difference == pytest.approx(0.095) and comparison.runs == (2, 2)
-
-
-def test_a_run_whose_results_are_gone_is_not_skipped(notebook, tmp_path):
-    sweep(notebook, {"width": [8]}, tmp_path, seeds=[0], progress=lambda line: None)
-    (tmp_path / "width=8-seed=0" / "run-001" / "metrics.json").unlink()
-    [outcome] = sweep(notebook, {"width": [8]}, tmp_path, seeds=[0], progress=lambda line: None)
-    assert outcome.status == "complete" and (tmp_path / "width=8-seed=0" / "run-001" / "metrics.json").exists()
