@@ -145,3 +145,20 @@ def test_seresnet_offers_every_wings_commands_and_names_an_unknown_one(capsys):
     assert "seresnet: error: unknown command 'trian'" in capsys.readouterr().err
     assert main(["sweep"], wing="training") == 2  # a wing's entry point takes its own commands only
     assert "python -m seresnet_lib.training: error: unknown command 'sweep'" in capsys.readouterr().err
+
+
+def test_installed_from_a_wheel_the_lessons_folder_is_the_copy_being_run(tmp_path, monkeypatch):
+    """Outside a checkout, a lesson's kernel runs in a copy of notebooks/: that copy is the lessons' folder."""
+    from seresnet_lib import paths
+
+    monkeypatch.setattr(paths, "_PROJECT_ROOT", None)
+    monkeypatch.delenv("SERESNET_NOTEBOOKS", raising=False)
+    copy = tmp_path / "my_notebooks"
+    copy.mkdir()
+    (copy / "07_inside_se.ipynb").write_text("{}")
+    monkeypatch.chdir(copy)
+    assert paths._notebooks() == copy
+    monkeypatch.chdir(tmp_path)  # the folder above it, as a papermill command run from there
+    assert paths._notebooks() == tmp_path / "notebooks"
+    monkeypatch.setenv("SERESNET_NOTEBOOKS", str(copy))
+    assert paths._notebooks() == copy
