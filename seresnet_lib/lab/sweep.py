@@ -166,7 +166,8 @@ def _execute_notebook(notebook: Path, run_dir: Path, parameters: dict) -> str | 
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    cell, defaults = parameters_of(notebook), json.loads(json.dumps(notebook_parameters(notebook)))
+    cell = parameters_of(notebook)
+    defaults = json.loads(json.dumps(TrainConfig().as_dict())) if trains_with_config(cell) else {}  # as JSON
     passed = {k: v for k, v in parameters.items() if k in cell or v != defaults.get(k)}
     try:
         papermill.execute_notebook(notebook, run_dir / notebook.name, kernel_name="python3", cwd=notebook.parent,
