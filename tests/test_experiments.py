@@ -9,7 +9,11 @@ Lesson 06 sweeps lesson 05 itself.
 import csv
 import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -19,14 +23,22 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from seresnet_lib.cli import main
 from seresnet_lib.lab import Row, collect, grid, load_results, results, summarize, sweep
+from seresnet_lib.lab import grid as grid_module
 from seresnet_lib.paths import RESULTS
 from seresnet_lib.training.config import load_preset
 
 STAND_IN = '''\
 import json, os, time
 from pathlib import Path
+Path(out_dir).mkdir(parents=True, exist_ok=True)
+(Path(out_dir) / "kernel.pid").write_text(f"{os.getpid()} {os.getppid()}")
 if fail:
     raise ValueError(f"width={width} is not allowed")
+if seed == kill_worker_at_seed:
+    os.kill(os.getppid(), 9)  # the process that started this kernel: a sweep's worker
+    time.sleep(10)
+while wait_while and os.path.exists(wait_while):
+    time.sleep(0.05)
 run = Path(out_dir) / "run-001"
 run.mkdir(parents=True)
 accuracy = width / 100 + seed / 1000
@@ -39,7 +51,8 @@ accuracy = width / 100 + seed / 1000
 
 @pytest.fixture(scope="module")
 def notebook(tmp_path_factory) -> Path:
-    parameters = new_code_cell("width = 8\nfail = False\nlabel = 'a'\nseed = 0\nout_dir = 'runs/stand-in'")
+    parameters = new_code_cell("width = 8\nfail = False\nlabel = 'a'\nkill_worker_at_seed = -1\n"
+                               "wait_while = ''\nseed = 0\nout_dir = 'runs/stand-in'")
     parameters.metadata["tags"] = ["parameters"]
     path = tmp_path_factory.mktemp("notebook") / "stand_in.ipynb"
     nbformat.write(new_notebook(cells=[parameters, new_code_cell(STAND_IN)],
@@ -48,44 +61,45 @@ def notebook(tmp_path_factory) -> Path:
     return path
 
 
-def test_a_sweep_runs_each_setting_and_seed_in_its_own_folder_skips_complete_ones_and_reruns_lost_ones(notebook,
-                                                                                                   tmp_path):
+def test_a_sweep_runs_each_setting_and_seed_in_its_own_folder_records_failures_and_skips_complete_runs(notebook,
+                                                                                                       tmp_path):
+    """A failing combination is recorded and the others finish; a second sweep skips the complete runs,
+    tries the failed one again, and reruns one whose results are gone."""
     lines = []
-    outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=lines.append)
+    grid = [{"width": [8]}, {"width": [99], "fail": [True]}, {"width": [16]}]
+    outcomes = sweep(notebook, grid, tmp_path, seeds=[0], progress=lines.append)
     assert [(o.run.name, o.status) for o in outcomes] == [("width=8-seed=0", "complete"),
+                                                          ("width=99-fail=True-seed=0", "failed"),
                                                           ("width=16-seed=0", "complete")]
     for name in ("width=8-seed=0", "width=16-seed=0"):
         assert {p.name for p in (tmp_path / name).iterdir()} >= {"stand_in.ipynb", "sweep.json", "run-001"}
-    assert lines[0].startswith("[1/2] width=8-seed=0: complete, test acc 8.00% in ")
-    again = []
-    outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=again.append)
-    assert [o.status for o in outcomes] == ["skipped", "skipped"]
-    assert again == ["[1/2] width=8-seed=0: complete before, skipped", "[2/2] width=16-seed=0: complete before, skipped"]
-    (tmp_path / "width=16-seed=0" / "run-001" / "metrics.json").unlink()  # a run whose results are gone
-    outcomes = sweep(notebook, {"width": [8, 16]}, tmp_path, seeds=[0], progress=lambda line: None)
-    assert [o.status for o in outcomes] == ["skipped", "complete"]  # is run again, not skipped
-    assert (tmp_path / "width=16-seed=0" / "run-001" / "metrics.json").exists()
-
-
-def test_a_failing_combination_is_recorded_and_the_others_finish(notebook, tmp_path):
-    grid = [{"width": [8]}, {"width": [99], "fail": [True]}, {"width": [16]}]
-    outcomes = sweep(notebook, grid, tmp_path, seeds=[0], progress=lambda line: None)
-    assert [o.status for o in outcomes] == ["complete", "failed", "complete"]
+    assert lines[0].startswith("[1/3] width=8-seed=0: complete, test acc 8.00% in ")
     assert outcomes[1].error == "ValueError: width=99 is not allowed"
     record = json.loads((tmp_path / outcomes[1].run.name / "sweep.json").read_text())
     assert record["status"] == "failed" and record["error"] == "ValueError: width=99 is not allowed"
-    again = sweep(notebook, grid, tmp_path, seeds=[0], progress=lambda line: None)
-    assert [o.status for o in again] == ["skipped", "failed", "skipped"]  # a failed run is tried again
+    (tmp_path / "width=16-seed=0" / "run-001" / "metrics.json").unlink()  # a run whose results are gone
+    again = []
+    outcomes = sweep(notebook, grid, tmp_path, seeds=[0], progress=again.append)
+    assert [o.status for o in outcomes] == ["skipped", "failed", "complete"]  # a failed run is tried again
+    assert again[0] == "[1/3] width=8-seed=0: complete before, skipped"
+    assert (tmp_path / "width=16-seed=0" / "run-001" / "metrics.json").exists()
 
 
-def test_jobs_run_at_once_in_separate_processes_and_collect_reads_every_run(notebook, tmp_path):
-    outcomes = sweep(notebook, {"width": [8, 16], "label": ["a"]}, tmp_path, seeds=[0, 1], jobs=2,
-                     base_params={"fail": False}, progress=lambda line: None)
-    assert [o.status for o in outcomes] == ["complete"] * 4
-    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+def test_jobs_run_at_once_in_separate_processes_a_dead_worker_fails_only_its_run(notebook, tmp_path):
+    """The first run's kernel kills the worker running it: that run fails, the pool gets a new worker
+    and every other run completes; collect reads every run."""
+    grid = [{"width": [99], "kill_worker_at_seed": [0]}, {"width": [8, 16], "label": ["a"]}]
+    outcomes = sweep(notebook, grid, tmp_path, seeds=[0, 1], jobs=2, base_params={"fail": False},
+                     progress=lambda line: None)
+    assert [o.status for o in outcomes] == ["failed"] + ["complete"] * 5
+    assert outcomes[0].error == "its worker process died (killed by signal 9)"
+    assert json.loads((tmp_path / outcomes[0].run.name / "sweep.json").read_text())["status"] == "failed"
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("width=") and "label" in p.name)
     assert folders == [f"width={w}-label=a-seed={s}" for w in (16, 8) for s in (0, 1)]
     kernels = {json.loads((tmp_path / f / "run-001" / "metrics.json").read_text())["pid"] for f in folders}
     assert len(kernels) == 4 and os.getpid() not in kernels
+    for folder in tmp_path.glob("width=99-*"):
+        shutil.rmtree(folder)
     rows = collect(tmp_path)
     assert [(r.varied, r.seed, r.final_test_acc) for r in rows] == [
         ({"width": 8}, 0, 0.08), ({"width": 8}, 1, 0.081),
@@ -108,6 +122,69 @@ def test_jobs_run_at_once_in_separate_processes_and_collect_reads_every_run(note
 
 def row(width, seed, accuracy, status="complete"):
     return Row({"width": width}, seed, accuracy, accuracy, 1000 * width, 1.0, status)
+
+
+def process_state(pid: int) -> list[str]:
+    """A process's state, parent, group, session... from /proc; [] once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie waiting to be reaped."""
+    return process_state(pid)[:1] not in ([], ["Z"])
+
+
+def parent_of(pid: int) -> int | None:
+    return int(process_state(pid)[1]) if alive(pid) else None
+
+
+def wait_until(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="dying with the parent is Linux's PR_SET_PDEATHSIG")
+def test_a_second_sweep_waits_for_runs_another_is_training_and_a_killed_sweep_leaves_no_process(notebook, tmp_path):
+    """Sweep A (another process, 2 jobs) completes width=8 and is training width=16 when sweep B starts
+    on the same folder: B skips the first, says it waits for the second, and after A is killed
+    (SIGKILL) trains it itself. A's workers, their kernels and its resource tracker all end with it."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    grid = [{"width": [8]}, {"width": [16], "wait_while": [str(hold)]}]
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump({"notebook": str(notebook), "grid": grid, "out_dir": str(tmp_path / "sweep")},
+                                        sort_keys=False))
+    first = subprocess.Popen([sys.executable, "-m", "seresnet_lib", "sweep", str(grid_file), "--jobs", "2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        folder = tmp_path / "sweep" / grid_module.Trial({"width": 16, "wait_while": str(hold)}, 0).name
+        wait_until(lambda: (folder / "kernel.pid").exists()
+                   and results.read_record(tmp_path / "sweep" / "width=8-seed=0") is not None)
+        children = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if parent_of(pid) == first.pid]
+        kernel, worker = map(int, (folder / "kernel.pid").read_text().split())
+        assert worker in children and len(children) == 3  # two workers and the resource tracker
+
+        def on_line(line):
+            lines.append(line)
+            if "another sweep is training it" in line:
+                first.kill()
+                hold.unlink()
+
+        lines = []
+        outcomes = sweep(notebook, grid, tmp_path / "sweep", seeds=[0], progress=on_line)
+    finally:
+        first.kill()
+        first.wait()
+    assert [o.status for o in outcomes] == ["skipped", "complete"]
+    assert lines[:2] == ["[1/2] width=8-seed=0: complete before, skipped",
+                         f"[2/2] {folder.name}: another sweep is training it; waiting for it after the others"]
+    assert int((folder / "kernel.pid").read_text().split()[1]) == os.getpid()  # trained by B, in this process
+    wait_until(lambda: not any(alive(pid) for pid in [kernel, *children]), seconds=10)
 
 
 def test_summarize_leaves_runs_that_did_not_complete_out_of_the_mean_and_counts_them():
@@ -228,3 +305,19 @@ def test_compare_refuses_a_setting_that_matches_several():
         results.compare(rows, {"model": "resnet50"}, {"model": "seresnet50"})
     comparison = results.compare(rows, {"model": "resnet50"}, {"reduction": 4})
     assert comparison.difference == pytest.approx(0.095) and comparison.runs == (2, 2)
+
+
+def test_a_sweep_into_a_read_only_file_system_is_refused_before_any_run(notebook, tmp_path, capsys):
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"a read-only file system needs mount (root): {mounted.stderr.decode().strip()}")
+    try:
+        grid_file = tmp_path / "grid.yaml"
+        grid_file.write_text(f"notebook: {notebook}\ngrid:\n  width: [8]\n")
+        assert main(["sweep", str(grid_file), "--out-dir", str(read_only)]) == 2
+    finally:
+        subprocess.run(["umount", str(read_only)], check=True)
+    assert capsys.readouterr().err == (f"error: cannot write in the sweep's folder {read_only} (Read-only file system); "
+                                       f"choose a folder you can write to\n")

@@ -20,10 +20,11 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 
 import torch
@@ -31,11 +32,13 @@ import torch
 from ..kernel import LocalKernelManager
 from ..parameters import parameters_of
 from ..paths import display, resolve
-from ..training import RunInUse, TrainConfig, atomic_write, hold, run_folders, train_run
+from ..processes import die_with_parent
+from ..training import RunInUse, TrainConfig, atomic_write, check_writable_folder, hold, run_folders, train_run
 from .grid import SET_BY_SWEEP, Trial, check_grid, notebook_parameters, trains_with_config, trial_parameters
 from .results import RECORD, final_accuracy, read_record, trial_metrics
 
 RUNNERS = ("papermill", "inline")
+_POLL_SECONDS = 1.0  # how often a sweep looks whether a run another sweep holds is free
 
 
 @dataclass
@@ -83,78 +86,176 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
     runs = check_grid(grid, base_params, list(seeds), notebook)
     defaults = {k: v for k, v in notebook_parameters(notebook).items() if k not in SET_BY_SWEEP}
     base_params = {**defaults, **base_params}  # each run records every parameter it ran with
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_folder(out_dir, "the sweep's folder")
     outcomes: dict[int, TrialOutcome] = {}
     todo = []
     for index, run in enumerate(runs):
-        record = read_record(out_dir / run.name)
-        metrics = trial_metrics(out_dir / run.name)
-        if (record and record["status"] == "complete" and record["parameters"] == trial_parameters(run, base_params)
-                and (metrics or {}).get("status") == "complete"):
-            outcomes[index] = TrialOutcome(run, "skipped", record["seconds"], metrics=metrics)
+        run_dir = out_dir / run.name
+        if _complete_before(run_dir, trial_parameters(run, base_params)):
+            outcomes[index] = TrialOutcome(run, "skipped", read_record(run_dir)["seconds"],
+                                           metrics=trial_metrics(run_dir))
             progress(outcomes[index].line(index + 1, len(runs)))
         else:
             todo.append(index)
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    arguments = [(notebook, out_dir / runs[i].name, runs[i], base_params, threads, runner) for i in todo]
-    if jobs == 1:
-        finished = ((i, _run_trial(*args)) for i, args in zip(todo, arguments))
-    else:  # spawned, not forked: a fork of a process whose OpenMP threads have run can hang
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
-        futures = {pool.submit(_run_trial, *args): i for i, args in zip(todo, arguments)}
-        finished = ((futures[future], _outcome_of(future, runs[futures[future]])) for future in as_completed(futures))
-    try:
-        for index, outcome in finished:
-            outcomes[index] = outcome
-            progress(outcome.line(index + 1, len(runs)))
-    finally:
-        if jobs > 1:
-            pool.shutdown(cancel_futures=True)
+    tasks = {i: (notebook, out_dir / runs[i].name, runs[i], base_params, threads, runner) for i in todo}
+    for index, outcome in _run_tasks(tasks, jobs, lambda index, line: progress(f"[{index + 1}/{len(runs)}] {line}")):
+        if outcome.status == "failed" and not read_record(out_dir / outcome.run.name):  # its worker died
+            _write_record(out_dir / outcome.run.name, outcome, trial_parameters(outcome.run, base_params), notebook,
+                          runner)
+        outcomes[index] = outcome
+        progress(outcome.line(index + 1, len(runs)))
     return [outcomes[i] for i in range(len(runs))]
 
 
-def _outcome_of(future, run: Trial) -> TrialOutcome:
-    """A worker's outcome; a worker that died (out of memory, say) is a failed run, not a failed sweep."""
+def _run_tasks(tasks: dict[int, tuple], jobs: int, say) -> Iterator[tuple[int, TrialOutcome]]:
+    """Each task's outcome as it finishes, ``jobs`` at a time; a run that another sweep is training
+    is put last and waited for (``say`` tells which)."""
+    queue = deque((index, False) for index in tasks)
+    run_here = _run_trial if jobs == 1 else None
+    workers = [] if run_here else [_Worker() for _ in range(min(jobs, len(queue)))]
     try:
-        return future.result()
-    except Exception as failure:
-        return TrialOutcome(run, "failed", 0.0, f"{type(failure).__name__}: {_first_line(str(failure))}")
+        while queue or any(worker.index is not None for worker in workers):
+            if run_here:
+                index, wait = queue.popleft()
+                finished = [(index, wait, run_here(*tasks[index], wait=wait))]
+            else:
+                for worker in workers:
+                    if worker.index is None and queue:
+                        worker.start(*queue.popleft(), tasks)
+                finished = _Worker.finished(workers)
+            for index, waited, outcome in finished:
+                if outcome.status == "busy" and not waited:
+                    say(index, f"{outcome.run.name}: another sweep is training it; waiting for it after the others")
+                    queue.append((index, True))
+                else:
+                    yield index, outcome
+            workers = [worker for worker in workers if worker.alive() or worker.index is not None]
+            workers += [_Worker() for _ in range(min(jobs - len(workers), len(queue)) if not run_here else 0)]
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+class _Worker:
+    """A process that runs one sweep task at a time, and dies with the sweep."""
+
+    def __init__(self):
+        context = multiprocessing.get_context("spawn")  # a fork of a process whose OpenMP threads ran can hang
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs,), daemon=True)
+        self.process.start()
+        theirs.close()
+        self.index: int | None = None
+        self.wait, self.run = False, None
+
+    def start(self, index: int, wait: bool, tasks: dict[int, tuple]) -> None:
+        self.index, self.wait, self.run = index, wait, tasks[index][2]
+        self.connection.send((tasks[index], wait))
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    @staticmethod
+    def finished(workers: list[_Worker]) -> list[tuple[int, bool, TrialOutcome]]:
+        """Wait until a working worker answers or dies; what each of those did. A worker that died
+        (killed, out of memory) is a failed run, not a failed sweep."""
+        working = [worker for worker in workers if worker.index is not None]
+        connection_wait([handle for w in working for handle in (w.connection, w.process.sentinel)])
+        finished = []
+        for worker in working:
+            try:
+                outcome = worker.connection.recv() if worker.connection.poll() else None
+            except (EOFError, OSError):
+                outcome = None
+            if outcome is None and worker.alive():
+                continue
+            if outcome is None:
+                worker.process.join()
+                code = worker.process.exitcode
+                why = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
+                outcome = TrialOutcome(worker.run, "failed", 0.0, f"its worker process died ({why})")
+            finished.append((worker.index, worker.wait, outcome))
+            worker.index = None
+        return finished
+
+    def stop(self) -> None:
+        self.connection.close()  # an idle worker then returns
+        self.process.join(timeout=5 if self.index is None else 0)
+        if self.alive():
+            self.process.kill()
+            self.process.join()
+
+
+def _serve(connection) -> None:
+    """A worker's life: run the tasks it is sent until the sweep ends."""
+    die_with_parent()
+    while True:
+        try:
+            arguments, wait = connection.recv()
+        except EOFError:  # the sweep is over
+            return
+        connection.send(_run_trial(*arguments, wait=wait))
 
 
 def _run_trial(notebook: Path, run_dir: Path, run: Trial, base_params: dict, threads: int | None = None,
-               runner: str = "papermill") -> TrialOutcome:
+               runner: str = "papermill", wait: bool = False) -> TrialOutcome:
     """Execute ``notebook`` for ``run`` into ``run_dir`` and record its outcome in ``sweep.json``.
 
     The lesson writes its own run inside ``run_dir`` (``run-001/``); a stopped or failed run is
-    started again from the beginning. ``threads``: the CPU threads its kernel may use.
+    started again from the beginning. ``threads``: the CPU threads its kernel may use. A run that
+    another sweep holds is "busy"; with ``wait``, it is waited for, and skipped if it completed.
     """
     parameters = trial_parameters(run, base_params)
     run_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            with hold(run_dir):
+                if wait and _complete_before(run_dir, parameters):
+                    return TrialOutcome(run, "skipped", read_record(run_dir)["seconds"],
+                                        metrics=trial_metrics(run_dir))
+                return _train_trial(notebook, run_dir, run, parameters, threads, runner)
+        except RunInUse as busy:
+            if not wait:
+                return TrialOutcome(run, "busy", 0.0, f"{busy}")
+            time.sleep(_POLL_SECONDS)
+
+
+def _complete_before(run_dir: Path, parameters: dict) -> bool:
+    """Whether ``run_dir`` holds a complete run of ``parameters``: its record and its metrics say so."""
+    record = read_record(run_dir)
+    return bool(record and record["status"] == "complete" and record["parameters"] == parameters
+                and (trial_metrics(run_dir) or {}).get("status") == "complete")
+
+
+def _train_trial(notebook: Path, run_dir: Path, run: Trial, parameters: dict, threads: int | None,
+                 runner: str) -> TrialOutcome:
+    """``_run_trial``'s work, with the run's folder held."""
     start = time.perf_counter()
-    try:
-        with hold(run_dir):
-            (run_dir / RECORD).unlink(missing_ok=True)  # the record of an earlier attempt goes first
-            for stale in run_folders(run_dir):  # then what that attempt trained
-                shutil.rmtree(stale, ignore_errors=True)
-            if threads is not None:
-                for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                    os.environ[name] = str(threads)  # inherited by the kernel papermill starts
-                torch.set_num_threads(threads)  # and used by an inline run
-            run_notebook = _train_inline if runner == "inline" else _execute_notebook
-            error = run_notebook(notebook, run_dir, {**parameters, "out_dir": str(run_dir)})
-            metrics = trial_metrics(run_dir)
-            status = (metrics or {}).get("status") or "failed"
-            if status in ("complete", "running") and error:
-                status = "failed"  # the lesson failed after training
-            elif status == "running":
-                status = "stopped"
-            outcome = TrialOutcome(run, status, round(time.perf_counter() - start, 1), error, metrics)
-            record = dict(parameters=parameters, seed=run.seed, varied=run.varied, status=status, error=error,
-                          seconds=outcome.seconds, notebook=notebook.name, runner=runner)
-            atomic_write(run_dir / RECORD, lambda file: file.write(json.dumps(record, indent=2).encode()))
-            return outcome
-    except RunInUse as busy:
-        return TrialOutcome(run, "busy", 0.0, f"{busy}")
+    (run_dir / RECORD).unlink(missing_ok=True)  # the record of an earlier attempt goes first
+    for stale in run_folders(run_dir):  # then what that attempt trained
+        shutil.rmtree(stale, ignore_errors=True)
+    if threads is not None:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(threads)  # inherited by the kernel papermill starts
+        torch.set_num_threads(threads)  # and used by an inline run
+    run_notebook = _train_inline if runner == "inline" else _execute_notebook
+    error = run_notebook(notebook, run_dir, {**parameters, "out_dir": str(run_dir)})
+    metrics = trial_metrics(run_dir)
+    status = (metrics or {}).get("status") or "failed"
+    if status in ("complete", "running") and error:
+        status = "failed"  # the lesson failed after training
+    elif status == "running":
+        status = "stopped"
+    outcome = TrialOutcome(run, status, round(time.perf_counter() - start, 1), error, metrics)
+    _write_record(run_dir, outcome, parameters, notebook, runner)
+    return outcome
+
+
+def _write_record(run_dir: Path, outcome: TrialOutcome, parameters: dict, notebook: Path, runner: str) -> None:
+    record = dict(parameters=parameters, seed=outcome.run.seed, varied=outcome.run.varied, status=outcome.status,
+                  error=outcome.error, seconds=outcome.seconds, notebook=notebook.name, runner=runner)
+    atomic_write(run_dir / RECORD, lambda file: file.write(json.dumps(record, indent=2).encode()))
 
 
 def _execute_notebook(notebook: Path, run_dir: Path, parameters: dict) -> str | None:
