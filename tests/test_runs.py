@@ -5,9 +5,13 @@ import multiprocessing
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,7 @@ import torch
 from seresnet_lib.cli import main
 from seresnet_lib.training import folders as runs
 from seresnet_lib.training.config import TrainConfig
-from seresnet_lib.training.folders import LOCK, RunInUse, atomic_write, hold, new_run
+from seresnet_lib.training.folders import LOCK, DiskFull, RunInUse, atomic_write, check_space, hold, new_run, size_text
 
 
 def _start_runs_together(out_dir, barrier, results):
@@ -254,13 +258,39 @@ def test_prune_needs_to_be_told_what(tmp_path, capsys, arguments, message):
     assert message in capsys.readouterr().err
 
 
-def test_a_corrupt_metrics_file_does_not_break_listing(tmp_path, capsys):
-    tiny_run(tmp_path, 1, "complete", 2, 0.3)
-    (tmp_path / "run-001" / "metrics.json").write_text('{"status": "running"}')
-    assert runs.read_metrics(tmp_path / "run-001") is None
+@pytest.mark.parametrize("damage, named", [
+    (lambda metrics: metrics.update(best_test_acc="abc"), 'best_test_acc is a text ("abc"), not a number'),
+    (lambda metrics: metrics.update(best_test_acc=[0.5]), "best_test_acc is a list ([0.5]), not a number"),
+    (lambda metrics: metrics.update(best_test_acc=True), "best_test_acc is a boolean (true), not a number"),
+    (lambda metrics: metrics.update(parameters=[1, 2]), "parameters is a list ([1, 2]), not a mapping"),
+    (lambda metrics: metrics.update(parameters=None), "parameters is null, not a mapping"),
+    (lambda metrics: metrics.update(status=["complete"]), 'status is a list (["complete"]), not a text'),
+    (lambda metrics: metrics.update(epochs={"1": {}}), 'epochs is a mapping ({"1": {}}), not a list'),
+    (lambda metrics: metrics["epochs"].append(3), "epochs[2] is a number (3), not a mapping"),
+    (lambda metrics: metrics["epochs"][0].update(train_loss="low"), 'epochs[0].train_loss is a text ("low")'),
+    (lambda metrics: (metrics.pop("status"), metrics["parameters"].update(epochs="3")),  # as before statuses
+     'parameters.epochs is a text ("3"), not a whole number'),
+    (lambda metrics: metrics.pop("epochs"), "it has no epochs"),
+    ("null", "it holds null, not a mapping"),
+    ('{"status": "complete", ', "it is not JSON"),
+], ids=["best text", "best list", "best boolean", "parameters list", "parameters null", "status list", "epochs mapping",
+        "epoch number", "loss text", "planned epochs text", "no epochs", "null", "not JSON"])
+def test_a_metrics_file_unlike_fits_makes_its_run_unreadable_and_the_others_are_listed(tmp_path, capsys, damage,
+                                                                                        named):
+    for number in (1, 2, 3):
+        tiny_run(tmp_path, number, "complete", 2, 0.3)
+    path = tmp_path / "run-002" / "metrics.json"
+    if callable(damage):
+        metrics = json.loads(path.read_text())
+        damage(metrics)
+        damage = json.dumps(metrics)
+    path.write_text(damage)
     assert main(["runs", "list", str(tmp_path)]) == 0
-    assert "run-001   empty" in capsys.readouterr().out
-    assert runs.found_runs(tmp_path).endswith("run-001 (a checkpoint).")
+    first, second, third = capsys.readouterr().out.splitlines()[1:]
+    assert first.split()[:3] == ["run-001", "complete", "2"] and third.split()[:3] == ["run-003", "complete", "2"]
+    assert second.split()[:4] == ["run-002", "unreadable", "-", "-"] and named in second
+    assert runs.read_metrics(tmp_path / "run-002") is None
+    assert "run-002 (a checkpoint)" in runs.found_runs(tmp_path)
 
 
 def test_atomic_write_gives_the_file_the_usual_mode_not_a_private_one(tmp_path):
@@ -268,3 +298,85 @@ def test_atomic_write_gives_the_file_the_usual_mode_not_a_private_one(tmp_path):
     os.umask(umask)
     atomic_write(tmp_path / "results.csv", lambda file: file.write(b"a,b\n"))
     assert (tmp_path / "results.csv").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def _write_until_killed(path, hold_run, writing):
+    def write(file):
+        file.write(b"\0" * 300_000)
+        file.flush()
+        writing.set()
+        time.sleep(60)
+
+    with hold(Path(path).parent) if hold_run else nullcontext():
+        atomic_write(Path(path), write)
+
+
+def writing_in_another_process(path: Path, hold_run: bool = False) -> multiprocessing.Process:
+    """Another live process midway through ``atomic_write(path)`` (300 kB written), holding the run's lock if
+    ``hold_run`` as a training run does, until killed: stop() it, and its temporary file stays behind."""
+    context = multiprocessing.get_context("fork")
+    writing = context.Event()
+    process = context.Process(target=_write_until_killed, args=(str(path), hold_run, writing), daemon=True)
+    process.start()
+    assert writing.wait(timeout=30)
+    return process
+
+
+def test_temporary_files_of_killed_writes_are_listed_apart_and_pruned_but_not_those_of_a_live_one(tmp_path, capsys):
+    killed, training = tiny_run(tmp_path, 1, "complete", 1, 0.3), tiny_run(tmp_path, 2, "running", 1, 0.3)
+    run_files = size_text(sum(path.stat().st_size for path in killed.iterdir()))
+    stop(writing_in_another_process(killed / "checkpoint.pt"))  # SIGKILL midway through each write
+    stop(writing_in_another_process(killed / "metrics.json"))
+    writer = writing_in_another_process(training / "checkpoint.pt", hold_run=True)
+    try:
+        assert main(["runs", "list", str(tmp_path)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[1].split()[:2] == ["run-001", "complete"] and f" {run_files} " in lines[1]  # litter apart
+        assert "and 2 stale temporary files, 600.0 kB, left by a killed write" in lines[2]
+        assert lines[3].split()[:2] == ["run-002", "running"] and len(lines) == 4  # a write under way is no litter
+        assert main(["runs", "prune", str(tmp_path), "--keep", "0", "--yes"]) == 0
+        assert "deleted 1 checkpoints and 2 stale temporary file(s), freed 611.6 kB" in capsys.readouterr().out
+        assert sorted(path.name for path in killed.iterdir()) == ["metrics.json"]
+        assert len(list(training.glob(".checkpoint.pt.*.tmp"))) == 1 and (training / "checkpoint.pt").exists()
+    finally:
+        stop(writer)
+    assert main(["runs", "list", str(tmp_path)]) == 0  # its writer gone, that file is litter too
+    assert "and 1 stale temporary file, 300.0 kB" in capsys.readouterr().out
+
+
+@contextmanager
+def mounted_small_disk(folder: Path, size: str = "2m") -> Iterator[Path]:
+    """``folder`` as a filesystem of its own, ``size`` large (a tmpfs), so that it really fills up."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a small disk is a tmpfs, which is Linux's")
+    folder.mkdir(parents=True, exist_ok=True)
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                           capture_output=True, text=True)
+    refusal = mount.stderr.lower()
+    if mount.returncode != 0 and (os.geteuid() != 0 or "permission denied" in refusal or "not permitted" in refusal):
+        pytest.skip(f"mounting a small disk (tmpfs) takes root's privilege: {mount.stderr.strip()}")
+    assert mount.returncode == 0, mount.stderr
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A folder on a disk of 2 MB."""
+    with mounted_small_disk(tmp_path / "disk") as folder:
+        yield folder
+
+
+def test_a_full_disk_is_named_with_the_space_needed_and_free_and_the_old_file_stays(small_disk):
+    target = small_disk / "checkpoint.pt"
+    atomic_write(target, lambda file: file.write(b"the last good checkpoint"))
+    with pytest.raises(DiskFull, match=r"the disk is full: more than [\d.]+ [kM]B needed for checkpoint.pt, "
+                                       r"2.1 MB free in .*disk\. Free some space there, or write elsewhere"):
+        atomic_write(target, lambda file: torch.save({"weights": torch.zeros(1_000_000)}, file))  # 4 MB
+    assert target.read_bytes() == b"the last good checkpoint"
+    assert [path.name for path in small_disk.iterdir()] == ["checkpoint.pt"]  # no temporary file left
+    with pytest.raises(DiskFull, match=r"the disk is full: 4.0 MB needed for checkpoint.pt, 2.1 MB free in"):
+        check_space(target, 4_000_000)  # before writing anything
+    check_space(target, 2_000_000)

@@ -13,7 +13,8 @@ from ..paths import display
 from . import distributed
 from .config import TrainConfig, load_preset
 from .distributed import say
-from .folders import HEADER, delete_unless_training, describe_run, prunable, run_folders, size_text
+from .folders import (HEADER, delete_unless_training, describe_run, prunable, run_folders, size_text,
+                      stale_temporary_files)
 from .recipes import train_run
 
 
@@ -62,7 +63,8 @@ def runs(argv: list[str], prog: str) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per run: status, epochs, best accuracy, size")
     listing.add_argument("out_dir", type=Path)
-    pruning = commands.add_parser("prune", help="delete checkpoints; metrics.json and notebooks stay")
+    pruning = commands.add_parser("prune", help="delete checkpoints, and the temporary files that writes killed "
+                                               "midway left; metrics.json and notebooks stay")
     pruning.add_argument("out_dir", type=Path)
     pruning.add_argument("--keep", type=int, metavar="N", help="keep the checkpoints of the N newest runs")
     pruning.add_argument("--older-than", type=float, metavar="DAYS",
@@ -83,17 +85,28 @@ def runs(argv: list[str], prog: str) -> int:
         parser.error(f"--keep must be 0 or more, got {args.keep}")
     if args.older_than is not None and not args.older_than > 0:
         parser.error(f"--older-than must be a number of days > 0, got {args.older_than}")
-    doomed = prunable(out_dir, args.keep, args.older_than)
-    if not doomed:
+    checkpoints = prunable(out_dir, args.keep, args.older_than)
+    stale = [path for run in run_folders(out_dir) for path in stale_temporary_files(run)]
+    if not checkpoints and not stale:
         print("no checkpoints to delete")
         return 0
-    for path in doomed:
+    for path in checkpoints:
         print(f"  {path}  {size_text(path.stat().st_size)}")
-    total = sum(path.stat().st_size for path in doomed)
-    question = f"delete these {len(doomed)} checkpoints ({size_text(total)})? [y/N] "
+    for path in stale:
+        print(f"  {path}  {size_text(path.stat().st_size)}  (left by a write that was killed midway)")
+    total = sum(path.stat().st_size for path in checkpoints + stale)
+    question = f"delete these {_files(len(checkpoints), len(stale))} ({size_text(total)})? [y/N] "
     if not args.yes and input(question).strip().lower() not in ("y", "yes"):
         print("nothing deleted")
         return 1
-    freed = [delete_unless_training(path) for path in doomed]
-    print(f"deleted {sum(1 for size in freed if size)} checkpoints, freed {size_text(sum(freed))}")
+    freed = [delete_unless_training(path) for path in checkpoints]
+    swept = [delete_unless_training(path) for path in stale]  # under the run's lock: no write began meanwhile
+    deleted = _files(sum(1 for size in freed if size), sum(1 for size in swept if size))
+    print(f"deleted {deleted}, freed {size_text(sum(freed) + sum(swept))}")
     return 0
+
+
+def _files(checkpoints: int, stale: int) -> str:
+    """"2 checkpoints", "2 checkpoints and 1 stale temporary file(s)", "1 stale temporary file(s)"."""
+    parts = [f"{checkpoints} checkpoints"] if checkpoints or not stale else []
+    return " and ".join(parts + ([f"{stale} stale temporary file(s)"] if stale else []))

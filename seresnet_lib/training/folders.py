@@ -7,14 +7,18 @@ Every run gets its own ``out_dir/run-NNN`` folder, created atomically, so runs s
 same moment never share one. While a run trains, its process holds an operating-system lock on
 the file ``lock`` in its folder (which also names the process, for messages); another process is
 refused that run until the lock is released. The system releases it when the process ends, even
-when it is killed, so a crashed run never stays locked.
+when it is killed, so a crashed run never stays locked. A process killed while writing leaves its
+temporary file (``.checkpoint.pt.*.tmp``); once no process holds the run, resuming or pruning it
+deletes that file, and ``runs list`` counts it apart.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -34,10 +38,15 @@ except ImportError:  # Windows
 
 CHECKPOINT, METRICS, LOCK = "checkpoint.pt", "metrics.json", "lock"
 RUN_NAME = re.compile(r"run-(\d{3,})")
+_TEMPORARY_NAME = re.compile(r"\..+\.\w{8}\.tmp")  # atomic_write's: .checkpoint.pt.ab12cd34.tmp
 
 
 class RunInUse(RuntimeError):
     """Another process is training this run."""
+
+
+class DiskFull(OSError):
+    """The disk has no room for a file a run writes; the files there are as they were."""
 
 
 def run_folders(out_dir: Path) -> list[Path]:
@@ -221,7 +230,8 @@ def atomic_write(path: Path, write) -> None:
     """Write through a temporary file of this process, flushed to disk, then renamed over ``path``.
 
     A crash at any moment leaves either the old file or the new one, never half of one, and two
-    processes writing the same file never share a temporary one.
+    processes writing the same file never share a temporary one (a process killed while writing
+    leaves its own: see ``stale_temporary_files``). DiskFull if the disk fills up meanwhile.
     """
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -232,47 +242,167 @@ def atomic_write(path: Path, write) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except Exception as error:
+        if not _out_of_space(error):
+            raise
+        written = _size(Path(temporary))
+        Path(temporary).unlink(missing_ok=True)  # before measuring what is free
+        raise DiskFull(_disk_full(path, f"more than {size_text(written)}")) from None
     finally:
         Path(temporary).unlink(missing_ok=True)
 
 
+def check_space(path: Path, needed: int) -> None:
+    """DiskFull, before anything is written, if the disk has less than ``needed`` bytes free for a new
+    ``path`` (written beside the old one, which stays until the new one is complete)."""
+    if shutil.disk_usage(path.parent).free < needed:
+        raise DiskFull(_disk_full(path, size_text(needed)))
+
+
+def _disk_full(path: Path, needed: str) -> str:
+    free = shutil.disk_usage(path.parent).free
+    return (f"the disk is full: {needed} needed for {path.name}, {size_text(free)} free in {display(path.parent)}. "
+            f"Free some space there, or write elsewhere; the files there are as they were")
+
+
+def _out_of_space(error: BaseException | None) -> bool:
+    """Whether ``error``, or one it arose from (torch.save's "unexpected pos" comes from one), is a full disk."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _temporary_files(run_dir: Path) -> list[Path]:
+    """The temporary files ``atomic_write`` made in ``run_dir``: of a write under way, or left by a killed one."""
+    try:
+        return sorted(path for path in run_dir.iterdir() if _TEMPORARY_NAME.fullmatch(path.name))
+    except OSError:
+        return []
+
+
+def stale_temporary_files(run_dir: Path) -> list[Path]:
+    """The temporary files whose writer is gone (killed while writing): those of a run no process holds."""
+    return _temporary_files(run_dir) if holder(run_dir) is None else []
+
+
+def delete_temporary_files(run_dir: Path) -> str | None:
+    """Delete the temporary files of ``run_dir``, whose lock this process holds (so no write of theirs goes
+    on): what was deleted, as a sentence, or None."""
+    freed = [_delete_file(path) for path in _temporary_files(run_dir)]
+    if not freed:
+        return None
+    return (f"deleted {_count(len(freed), 'temporary file')} ({size_text(sum(freed))}) that a write killed "
+            f"midway left in {display(run_dir)}")
+
+
 def read_metrics(run_dir: Path) -> dict | None:
     """The run's ``metrics.json``, or None if it has none or one that is not fit()'s."""
+    return _metrics_and_problem(run_dir)[0]
+
+
+def _metrics_and_problem(run_dir: Path) -> tuple[dict | None, str | None]:
+    """The run's ``metrics.json`` (None if it has none, or one unlike fit()'s), and what is wrong with one unlike
+    fit()'s, in words (None if nothing)."""
     try:
         metrics = json.loads((run_dir / METRICS).read_text())
-    except (OSError, ValueError):
-        return None
-    if not (isinstance(metrics, dict) and isinstance(metrics.get("epochs"), list)
-            and all(isinstance(row, dict) for row in metrics["epochs"])):
-        return None
-    return metrics
+    except FileNotFoundError:
+        return None, None
+    except OSError as error:
+        return None, f"it cannot be read ({error.strerror or error})"
+    except ValueError:
+        return None, "it is not JSON"
+    problem = _metrics_problem(metrics)
+    return (None, problem) if problem else (metrics, None)
+
+
+_TEXT, _MAPPING, _LIST = ((str,), "a text"), ((dict,), "a mapping"), ((list,), "a list")
+_NUMBER, _WHOLE = ((int, float), "a number"), ((int,), "a whole number")
+# What the fields of metrics.json that listing, resuming and sweeps read must be; all but the
+# mappings and lists may be null (a run with no good epoch has no best one; a diverged epoch no loss).
+_METRICS_FIELDS = {"status": _TEXT, "parameters": _MAPPING, "epochs": _LIST, "best_test_acc": _NUMBER,
+                   "best_epoch": _WHOLE, "diverged_epoch": _WHOLE}
+_EPOCH_FIELDS = {"epoch": _WHOLE, "train_loss": _NUMBER, "train_acc": _NUMBER, "test_loss": _NUMBER,
+                 "test_acc": _NUMBER, "lr": _NUMBER, "seconds": _NUMBER}
+
+
+def _metrics_problem(metrics) -> str | None:
+    """What makes parsed JSON unlike fit()'s metrics.json ('best_test_acc is a text ("abc"), not a number'), or None."""
+    if not isinstance(metrics, dict):
+        return f"it holds {_kind(metrics)}, not a mapping"
+    if "epochs" not in metrics:
+        return "it has no epochs"
+    fields = [(name, metrics[name], kind) for name, kind in _METRICS_FIELDS.items() if name in metrics]
+    if isinstance(metrics.get("parameters"), dict) and "epochs" in metrics["parameters"]:
+        fields.append(("parameters.epochs", metrics["parameters"]["epochs"], _WHOLE))
+    for index, row in enumerate(metrics["epochs"] if isinstance(metrics["epochs"], list) else []):
+        fields.append((f"epochs[{index}]", row, _MAPPING))
+        if isinstance(row, dict):
+            fields += [(f"epochs[{index}].{name}", row[name], kind) for name, kind in _EPOCH_FIELDS.items()
+                       if name in row]
+    wrong = (f"{name} is {_kind(value)}, not {words}" for name, value, (kinds, words) in fields
+             if not _is_kind(value, kinds))
+    return next(wrong, None)
+
+
+def _is_kind(value, kinds: tuple[type, ...]) -> bool:
+    if value is None:
+        return dict not in kinds and list not in kinds
+    return isinstance(value, kinds) and not isinstance(value, bool)  # JSON's true is not the number 1
+
+
+def _kind(value) -> str:
+    """A JSON value's kind and how it starts, for messages: a text ("abc"), a list ([1, 2])."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", str: "a text", dict: "a mapping", list: "a list", int: "a number", float: "a number"}
+    shown = json.dumps(value)
+    return f"{names.get(type(value), type(value).__name__)} ({shown if len(shown) <= 24 else shown[:21] + '...'})"
 
 
 @dataclass
 class RunSummary:
-    """One line of ``runs list``."""
+    """One run of ``runs list``: its line, and a note under it if killed writes left temporary files."""
 
     name: str
     status: str
-    epochs: int
+    epochs: int | None
     best_test_acc: float | None
     changed: dict
     bytes: int
     checkpoint: bool
+    problem: str | None = None  # what is wrong with an unreadable metrics.json
+    stale_files: int = 0
+    stale_bytes: int = 0
 
     def line(self) -> str:
         best = "-" if self.best_test_acc is None else f"{self.best_test_acc:.1%}"
+        epochs = "-" if self.epochs is None else self.epochs
         changed = " ".join(f"{k}={v}" for k, v in self.changed.items()) or "(defaults)"
-        return (f"{self.name:<9} {self.status:<9} {self.epochs:>6} {best:>6} {size_text(self.bytes):>9}  "
+        if self.problem:
+            changed = f"(its metrics.json is not fit()'s: {self.problem})"
+        line = (f"{self.name:<9} {self.status:<10} {epochs:>6} {best:>6} {size_text(self.bytes):>9}  "
                 f"{'yes' if self.checkpoint else 'no':<10}  {changed}")
+        if self.stale_files:
+            litter = f"{_count(self.stale_files, 'stale temporary file')}, {size_text(self.stale_bytes)}"
+            line += f"\n{'':<10}and {litter}, left by a killed write (resuming the run or `runs prune` deletes them)"
+        return line
 
 
-HEADER = f"{'run':<9} {'status':<9} {'epochs':>6} {'best':>6} {'on disk':>9}  {'checkpoint':<10}  parameters"
+HEADER = f"{'run':<9} {'status':<10} {'epochs':>6} {'best':>6} {'on disk':>9}  {'checkpoint':<10}  parameters"
 
 
 def describe_run(run_dir: Path) -> RunSummary:
-    """Status (running, complete, diverged, stopped, empty), progress, and what differs from the defaults."""
-    metrics = read_metrics(run_dir)
+    """Status (running, complete, diverged, stopped, empty, or unreadable: a metrics.json unlike fit()'s),
+    progress, what differs from the defaults, and the temporary files that killed writes left (counted apart)."""
+    metrics, problem = _metrics_and_problem(run_dir)
+    stale = stale_temporary_files(run_dir)
+    stale_bytes = sum(_size(path) for path in stale)
+    on_disk, checkpoint = _folder_size(run_dir) - stale_bytes, (run_dir / CHECKPOINT).is_file()
+    if problem:
+        return RunSummary(run_dir.name, "unreadable", None, None, {}, on_disk, checkpoint, problem, len(stale),
+                          stale_bytes)
     status = (metrics or {}).get("status") or _status_of_older_run(metrics)
     if status == "running" and holder(run_dir) is None:
         status = "stopped"  # its process ended before the last epoch (killed, say)
@@ -280,7 +410,7 @@ def describe_run(run_dir: Path) -> RunSummary:
     parameters = (metrics or {}).get("parameters", {})
     changed = {k: v for k, v in parameters.items() if k not in ignore and defaults.get(k) != v}
     return RunSummary(run_dir.name, status, len(_good_epochs(metrics)), (metrics or {}).get("best_test_acc"),
-                      changed, _folder_size(run_dir), (run_dir / CHECKPOINT).is_file())
+                      changed, on_disk, checkpoint, None, len(stale), stale_bytes)
 
 
 def _status_of_older_run(metrics: dict | None) -> str:
@@ -292,13 +422,19 @@ def _status_of_older_run(metrics: dict | None) -> str:
 
 
 def _folder_size(folder: Path) -> int:
-    total = 0
-    for path in folder.rglob("*"):
-        try:
-            total += path.stat().st_size if path.is_file() else 0
-        except FileNotFoundError:  # a temporary file renamed away meanwhile
-            pass
-    return total
+    return sum(_size(path) for path in folder.rglob("*"))
+
+
+def _size(path: Path) -> int:
+    """A file's size; 0 for a folder, or a file gone meanwhile (a temporary file renamed away)."""
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except FileNotFoundError:
+        return 0
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
 
 
 def prunable(out_dir: Path, keep: int | None = None, older_than_days: float | None = None) -> list[Path]:
@@ -325,14 +461,23 @@ def keep_newest_checkpoints(run_dir: Path, keep: int) -> str | None:
             f"{size_text(sum(freed.values()))}: keep_checkpoints={keep}")
 
 
-def delete_unless_training(checkpoint: Path) -> int:
-    """Delete a checkpoint unless its run started training meanwhile; the bytes freed."""
+def delete_unless_training(path: Path) -> int:
+    """Delete a run's file (its checkpoint, a stale temporary file) unless its run started training meanwhile;
+    the bytes freed."""
     try:
-        with hold(checkpoint.parent):
-            size = checkpoint.stat().st_size
-            checkpoint.unlink()
-            return size
-    except (RunInUse, FileNotFoundError):
+        with hold(path.parent):
+            return _delete_file(path)
+    except RunInUse:
+        return 0
+
+
+def _delete_file(path: Path) -> int:
+    """Delete ``path`` if it is there; the bytes freed."""
+    try:
+        size = path.stat().st_size
+        path.unlink()
+        return size
+    except FileNotFoundError:
         return 0
 
 
