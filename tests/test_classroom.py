@@ -6,7 +6,14 @@ graded, and the command line on small notebooks.
 """
 
 import csv
+import hashlib
+import os
+import shutil
+import signal
+import stat
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -15,7 +22,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_notebooks import LESSONS, read, solution_cells
 
-from seresnet_lib.classroom import copies, grading
+from seresnet_lib.classroom import copies, grading, sandbox
 from seresnet_lib.classroom.checks import CHECK_MIME
 from seresnet_lib.cli import main
 
@@ -182,23 +189,10 @@ def test_after_a_timeout_only_what_ran_before_it_counts():
         ("09.2", "failed", "not run to its end: the notebook stopped in cell 2")]
 
 
-def test_saved_outputs_and_skip_tags_do_not_count_and_runs_stay_out_of_the_project(tmp_path):
-    """What a notebook showed when the student saved it is cleared; a cell tagged to be skipped still runs;
-    relative paths (lesson 05's runs/) lead into the grader's scratch folder."""
-    forged = exercise("ok = False", check_output(True, "saved before"))
-    forged.metadata["tags"].append("skip-execution")
-    writes = code("import os\nopen(os.path.join(os.environ['SERESNET_WORKDIR'], 'marker'), 'w').close()")
-    notebook = new_notebook(cells=[forged, writes], metadata=read(LESSONS[0]).metadata)
-    (tmp_path / "scratch").mkdir()
-    assert grading.execute_submission(notebook, tmp_path, timeout=60, workdir=tmp_path / "scratch") is None
-    assert forged.outputs == [] and forged.execution_count == 1
-    assert (tmp_path / "scratch" / "marker").exists()
-
-
 def test_an_unreadable_notebook_is_reported_and_not_run(tmp_path):
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{ not json")
-    [outcome] = grading.check_notebook(broken, {}, tmp_path / "checked" / "broken.ipynb")
+    [outcome] = grading.check_notebooks([broken], [], tmp_path / "checked")
     assert outcome.result == "crashed" and outcome.detail.startswith("cannot read it as a notebook")
 
 
@@ -237,37 +231,149 @@ def small_notebook(*cells) -> NotebookNode:
     return new_notebook(cells=list(cells), metadata=read(LESSONS[0]).metadata)
 
 
-def test_check_grades_a_class_and_fails_unless_every_exercise_passed(tmp_path, monkeypatch, capsys):
-    imports = new_code_cell("from seresnet_lib.classroom.checks import check_stem_output_size")
-    notebooks = {
-        "alice": small_notebook(imports, exercise("check_stem_output_size((40, 40, 64), input_size=160)", exercise_id="01.1"),
-                                exercise("check_stem_output_size((64, 40, 40), input_size=160)", exercise_id="01.2")),
-        "bob": small_notebook(new_code_cell("import missing_module"),  # his first cell fails
-                              exercise("start\ncheck()", exercise_id="09.1")),  # and this one is as handed out
-    }
-    for name, notebook in notebooks.items():
-        (tmp_path / name).mkdir()
-        nbformat.write(notebook, tmp_path / name / "lesson.ipynb")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(grading, "lesson_exercises", lambda lessons: {"09.1": HANDED_OUT["09.1"]})
-    assert main(["check", "alice", "bob/lesson.ipynb", "--out-dir", "graded"]) == 1
+# Hostile work beside honest work: what a submission can reach
+
+def passes(message="done") -> NotebookNode:
+    """An exercise cell that shows a passed self-check, as the real ones do, without importing torch."""
+    return exercise(f"from IPython.display import display\n"
+                    f"display({{'text/plain': 'a check', {CHECK_MIME!r}: {{'passed': True, 'done': True, "
+                    f"'message': {message!r}}}}}, raw=True)")
+
+
+def world_readable_folder() -> Path:
+    """A folder anyone may read, as a classroom's submissions and datasets are (pytest's are private)."""
+    folder = Path(tempfile.mkdtemp(prefix="seresnet-test-"))
+    folder.chmod(0o755)
+    return folder
+
+
+def checksums(*folders: Path) -> dict[str, str]:
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+            for folder in folders for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture
+def kernels_as_nobody():
+    """Grading as root, whose kernels run as nobody: the folders on the way to this Python are opened
+    to others for the test (a classroom container has them open), and closed again after."""
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("kernels run as another user only when the grader runs as root")
+    closed = [folder for folder in {*Path(sys.executable).resolve().parents, *ROOT.parents}
+              if not folder.stat().st_mode & stat.S_IXOTH]
+    for folder in closed:
+        folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+    yield
+    for folder in closed:
+        folder.chmod(folder.stat().st_mode & ~stat.S_IXOTH)
+
+
+def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_honest_ones_are_graded_right(
+        kernels_as_nobody, tmp_path, monkeypatch, capsys):
+    """As root, with 2 jobs: a notebook that deletes every notebook and dataset file it can find, one that
+    kills the grader, one that prints 100 MB and one that writes into the project, the class and the
+    executed copies, graded beside two honest ones. Every file of the class, the project's lessons and
+    the datasets is unchanged; the honest notebooks get their grades; the table is in the order given."""
+    classroom, project = world_readable_folder(), world_readable_folder()
+    try:
+        (project / "data" / "cifar-10-batches-py").mkdir(parents=True)
+        (project / "data" / "cifar-10-batches-py" / "data_batch_1").write_text("images")
+        (project / "data" / "README.md").write_text("the datasets")
+        for folder in [project / "data", project / "data" / "cifar-10-batches-py"]:
+            folder.chmod(0o755)
+        monkeypatch.setattr(sandbox, "project_workdir", lambda: project)
+        alice = classroom / "alice.ipynb"
+        forged = exercise("check_stem_output_size((40, 40, 64), input_size=160)", check_output(True, "saved before"),
+                          exercise_id="01.1")
+        forged.metadata["tags"].append("skip-execution")  # still runs, and what it showed when saved is cleared
+        deleter = code(f"import glob, os\nprint(open('data/cifar-10-batches-py/data_batch_1').read())\n"
+                       f"for path in glob.glob('data/*/*') + glob.glob('../../*/*') + glob.glob('../*') + "
+                       f"glob.glob('**', recursive=True) + [{str(alice)!r}, {str(project / 'data' / 'README.md')!r}]:\n"
+                       f"    try:\n        os.remove(path)\n        print('deleted', path)\n"
+                       f"    except OSError as error:\n        print('refused', path, error.strerror)")
+        writer = code("import os\nfor path in [" + ", ".join(repr(str(path)) for path in [
+            ROOT / "notebooks" / "pwned.ipynb", classroom / "pwned.ipynb", project / "data" / "pwned",
+            tmp_path / "checked" / "pwned.ipynb", "../pwned"]) + "]:\n"
+            "    try:\n        open(path, 'w').write('pwned')\n        print('wrote', path)\n"
+            "    except OSError as error:\n        print('refused', path, error.strerror)")
+        notebooks = {
+            "alice": small_notebook(new_code_cell("from seresnet_lib.classroom.checks import check_stem_output_size"),
+                                    forged, exercise("check_stem_output_size((64, 40, 40), input_size=160)",
+                                                     exercise_id="01.2")),
+            "bob": small_notebook(new_code_cell("import missing_module"),  # his first cell fails
+                                  exercise("start\ncheck()", exercise_id="09.1")),  # and this one is as handed out
+            "deleter": small_notebook(deleter, passes()),
+            "killer": small_notebook(code("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"), passes()),
+            "printer": small_notebook(code("for _ in range(100):\n    print('x' * 1_000_000)"), passes()),
+            "writer": small_notebook(writer, passes()),
+        }
+        for name, notebook in notebooks.items():
+            nbformat.write(notebook, classroom / f"{name}.ipynb")
+            (classroom / f"{name}.ipynb").chmod(0o644)
+        before = checksums(classroom, project, ROOT / "notebooks")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(grading, "lesson_exercises", lambda lessons: {"09.1": HANDED_OUT["09.1"]})
+        assert main(["check", str(classroom), "--jobs", "2", "--max-output", "1", "--out-dir", "checked"]) == 1
+        assert checksums(classroom, project, ROOT / "notebooks") == before
+    finally:
+        shutil.rmtree(classroom), shutil.rmtree(project)
     out = capsys.readouterr().out
     table = [[v.strip() for v in line.split("  ") if v.strip()] for line in out.splitlines()
-             if line.startswith(("alice/", "bob/"))]
-    assert [row[:3] for row in table] == [
-        ["alice/lesson.ipynb", "01.1 Title", "✗ failed"],
-        ["alice/lesson.ipynb", "01.2 Title", "✓ passed"],
-        ["bob/lesson.ipynb", "(whole notebook)", "✗ crashed"],
-        ["bob/lesson.ipynb", "09.1 Title", "· not done"],
+             if line.startswith(str(classroom))]
+    rows = [(Path(row[0]).stem, *row[1:3]) for row in table]
+    assert rows == [
+        ("alice", "01.1 Title", "✗ failed"), ("alice", "01.2 Title", "✓ passed"),
+        ("bob", "(whole notebook)", "✗ crashed"), ("bob", "09.1 Title", "· not done"),
+        ("deleter", "09.1 Title", "✓ passed"),
+        ("killer", "(whole notebook)", "✗ crashed"), ("killer", "09.1 Title", "✓ passed"),
+        ("printer", "09.1 Title", "✓ passed"),
+        ("writer", "09.1 Title", "✓ passed"),
     ]
     assert table[0][3].startswith("The order is (channels, height, width)")
     assert table[2][3] == "cell 1 (import missing_module): ModuleNotFoundError: No module named 'missing_module'"
-    assert "1 of 3 exercises passed, 1 failed, 1 not done; 1 notebook(s) crashed." in out
-    with open(tmp_path / "graded" / "grades.csv", newline="") as file:
-        assert len(list(csv.reader(file))) == 1 + len(table)
-    executed = read(tmp_path / "graded" / "alice" / "lesson.ipynb")
-    assert all(cell.execution_count for cell in executed.cells)
-    assert not list(tmp_path.rglob("kernel-*"))  # the kernels' sockets and connection files are gone
+    assert table[5][3].endswith("PermissionError: [Errno 1] Operation not permitted")
+    assert table[7][3] == "done [output of cell 1 cut (99,000,100 characters over --max-output)]"
+    executed = tmp_path / "checked" / classroom.name
+    printed = read(executed / "printer.ipynb")
+    assert (executed / "printer.ipynb").stat().st_size < 1_100_000
+    assert "99,000,100 more characters of output were left out" in printed.cells[0].outputs[-1].text
+    deleted = read(executed / "deleter.ipynb").cells[0].outputs[0].text
+    assert deleted.startswith("images\n")  # the datasets can be read
+    assert "refused " + str(alice) + " Permission denied" in deleted
+    assert any(line.startswith("refused ../../seresnet-test-") for line in deleted.splitlines())
+    assert all(not line.split()[1].startswith(("..", "/")) for line in deleted.splitlines()
+               if line.startswith("deleted"))  # what it could delete was its own copy, in its own folder
+    wrote = read(executed / "writer.ipynb").cells[0].outputs[0].text.splitlines()
+    assert len(wrote) == 5 and all(line.startswith("refused") and line.endswith("denied") for line in wrote)
+    assert all(cell.execution_count for cell in read(executed / "alice.ipynb").cells)
+    assert not list(Path(tempfile.gettempdir()).glob(f"seresnet-check-{os.getpid()}-*"))  # scratch folders gone
+    assert "5 of 7 exercises passed, 1 failed, 1 not done; 2 notebook(s) crashed." in out
+
+
+def test_the_rows_of_a_grader_that_died_survive_and_resume_grades_only_the_rest(kernels_as_nobody, tmp_path,
+                                                                                  monkeypatch, capsys):
+    """With --user root (kernels as the grader's own account) a notebook can kill the grader: the rows
+    written before it are kept, and --resume (kernels as nobody) grades only the notebooks not graded."""
+    for name, cells in [("1_first", [passes("first")]), ("2_killer", [code("import os\nos.kill(os.getppid(), 9)"),
+                                                                      passes()]),
+                        ("3_last", [passes("last")])]:
+        nbformat.write(small_notebook(*cells), tmp_path / f"{name}.ipynb")
+    monkeypatch.chdir(tmp_path)
+    grader = subprocess.Popen([sys.executable, "-m", "seresnet_lib", "check", ".", "--user", "root"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert grader.wait(timeout=120) == -signal.SIGKILL
+    assert list(Path(tempfile.gettempdir()).glob(f"seresnet-check-{grader.pid}-*"))  # it could not clean up
+    rows = list(csv.reader(open(tmp_path / "checked" / "grades.csv", newline="")))
+    assert [row[0] for row in rows[1:]] == ["1_first.ipynb"]
+    first = (tmp_path / "checked" / "1_first.ipynb").stat().st_mtime_ns
+    assert main(["check", ".", "--resume"]) == 1
+    out = capsys.readouterr().out
+    assert "1_first.ipynb: graded before, kept (--resume)" in out and "checking 1_first.ipynb" not in out
+    assert (tmp_path / "checked" / "1_first.ipynb").stat().st_mtime_ns == first
+    assert not list(Path(tempfile.gettempdir()).glob(f"seresnet-check-{grader.pid}-*"))  # the next one did
+    rows = list(csv.reader(open(tmp_path / "checked" / "grades.csv", newline="")))
+    assert [(row[0], row[3]) for row in rows[1:]] == [("1_first.ipynb", "passed"), ("2_killer.ipynb", "crashed"),
+                                                      ("2_killer.ipynb", "passed"), ("3_last.ipynb", "passed")]
+    assert rows[2][4] == "cell 1 (import os): PermissionError: [Errno 1] Operation not permitted"
 
 
 def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_path, capsys, monkeypatch):
@@ -275,7 +381,7 @@ def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_p
     the project's data/ is shared with the notebook's scratch folder. The exercise shows a check result as
     a self-check does (without importing torch, to start quickly)."""
     (tmp_path / "project" / "data" / "cifar-10-batches-py").mkdir(parents=True)
-    monkeypatch.setattr(grading, "project_workdir", lambda: tmp_path / "project")
+    monkeypatch.setattr(sandbox, "project_workdir", lambda: tmp_path / "project")
     parameters = new_code_cell("images = 50_000")
     parameters.metadata["tags"] = ["parameters"]
     shows_result = (f"import os\nfrom IPython.display import display\n"
@@ -285,7 +391,7 @@ def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_p
                     f"'done': True, 'message': f'images={{images}}'}}}}, raw=True)")
     nbformat.write(small_notebook(parameters, exercise(shows_result, exercise_id="09.1")), tmp_path / "a.ipynb")
     assert main(["check", str(tmp_path), "-p", "images", "500", "--out-dir", str(tmp_path / "checked"),
-                        "--csv", str(tmp_path / "grades.csv")]) == 0
+                 "--csv", str(tmp_path / "grades.csv"), "--user", "root"]) == 0
     assert "09.1 Title  ✓ passed  images=500" in capsys.readouterr().out
     assert (tmp_path / "grades.csv").is_file()
 
@@ -293,7 +399,7 @@ def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_p
 def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
     for argv, message in [(["check", str(tmp_path / "missing.ipynb")], "no such notebook"),
                           (["check", str(tmp_path)], "no notebooks in"),
-                          (["check", str(LESSONS[0]), "--timeout", "0"], "--timeout must be a number of seconds > 0"),
+                          (["check", str(LESSONS[0]), "--timeout", "0"], "--timeout must be at least 1, got 0"),
                           (["check", str(LESSONS[0]), "--csv", str(tmp_path)], "is a folder; give a file name"),
                           (["check", str(LESSONS[0]), "--out-dir", str(ROOT)],
                            "would put executed copies among the notebooks being checked"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..parameters import parse_value
 from ..paths import display
-from . import grading
+from . import grading, sandbox
 from .copies import write_student_copies
 from .series import lessons, record_lessons, run_series
 
@@ -67,13 +67,25 @@ def check(argv: list[str], prog: str) -> int:
     Everything is checked before any notebook runs; the table is shown before it is saved.
     """
     parser = argparse.ArgumentParser(
-        prog=prog, description="Run each notebook top to bottom and print one line per exercise: passed, failed, "
-                               "or not done. Exits 1 unless every exercise passed.")
+        prog=prog, description="Run each notebook top to bottom, from a copy in a scratch folder of its own, and "
+                               "print one line per exercise: passed, failed, or not done. Exits 1 unless every "
+                               "exercise passed.")
     parser.add_argument("notebooks", nargs="+", type=Path, help="students' notebooks, or folders of them")
     parser.add_argument("--out-dir", type=Path, default=Path("checked"),
                         help="where the executed copies go (default: checked)")
-    parser.add_argument("--csv", type=Path, help="the table for a gradebook (default: OUT_DIR/grades.csv)")
+    parser.add_argument("--csv", type=Path, help="the table for a gradebook (default: OUT_DIR/grades.csv), "
+                                                 "written as each notebook is graded")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows the CSV has, and grade only the notebooks it has none for")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own kernel "
+                                                            "(default: 1)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default: 600)")
+    parser.add_argument("--max-output", type=float, default=5.0, metavar="MB",
+                        help="millions of characters of output a cell may keep; the rest is cut, and the cut "
+                             "marked (default: 5)")
+    parser.add_argument("--user", type=lambda text: [name for name in text.split(",") if name],
+                        help="as root: the account(s) kernels run as, one per job (default: nobody; root: "
+                             "the grader's own). Others' kernels run as themselves")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a parameter for notebooks that have a parameters cell, e.g. -p train_size 256")
     args = parser.parse_args(argv)
@@ -81,20 +93,31 @@ def check(argv: list[str], prog: str) -> int:
     notebooks = _notebooks_in(args.notebooks)
     if not notebooks:
         parser.error(f"no notebooks in {', '.join(map(str, args.notebooks))}")
-    if args.timeout <= 0:
-        parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
+    for name, value, least in (("timeout", args.timeout, 1), ("jobs", args.jobs, 1), ("max-output", args.max_output,
+                                                                                        0.001)):
+        if value < least:
+            parser.error(f"--{name} must be at least {least}, got {value}")
     csv_path = args.csv or args.out_dir / "grades.csv"
     try:
         grading.check_destinations(notebooks, args.out_dir, csv_path)
+        if args.resume and csv_path.exists():
+            grading.read_grades_csv(csv_path)
+        users = sandbox.kernel_users(args.user)
+        for user in dict.fromkeys(users):
+            sandbox.check_can_start_kernel(user)
     except ValueError as error:
         parser.error(str(error))
+    if args.jobs > len(set(users)) and users[0] is not None:
+        _say(f"note: {args.jobs} kernels at once as {', '.join(sorted({u.name for u in users}))}: kernels of one "
+             f"account can reach each other while both run; give --user one account per job to keep them apart")
     parameters = {name: parse_value(value) for name, value in args.parameter}
     try:
         handed_out = lessons()  # to tell an exercise left alone, in copies made before fingerprints
     except FileNotFoundError:
         handed_out = []
-    grades = grading.check_notebooks(notebooks, handed_out, args.out_dir, args.timeout, parameters, progress=_say)
-    grading.write_grades_csv(grades, csv_path)  # first: whatever the terminal can show, the grades are kept
+    limits = sandbox.Limits(args.timeout, round(args.max_output * 1_000_000))
+    grades = grading.check_notebooks(notebooks, handed_out, args.out_dir, limits, parameters, jobs=args.jobs,
+                                     users=users, gradebook=csv_path, resume=args.resume, progress=_say)
     _say("\n" + grading.grades_table(grades) + "\n")
     _say(f"{grading.grades_summary(grades)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
     return 0 if grades and all(grade.result == grading.PASSED for grade in grades) else 1

@@ -1,39 +1,38 @@
 """Grading the notebooks students hand back, exercise by exercise, from their self-checks.
 
-Each notebook runs top to bottom in a fresh kernel, in its own folder, with its saved outputs
-cleared first, and goes on past errors. A self-check's result is recorded in the notebook
-as data (``checks.CHECK_MIME``) next to its text, so grading reads what the run showed.
-Relative paths in the notebook (``runs/``, ``data/``) point into a scratch folder, deleted
-afterwards, so grading never writes into the project's own ``runs/``.
+Each notebook runs top to bottom in a fresh kernel, from a copy in a scratch folder of its
+own (``sandbox``), with its saved outputs cleared first, and goes on past errors. A
+self-check's result is recorded in the notebook as data (``checks.CHECK_MIME``) next to its
+text, so grading reads what the run showed. Relative paths in the notebook (``runs/``,
+``data/``) point into that scratch folder, deleted afterwards.
 
-    seresnet check alice/ bob/01_stem.ipynb   # table, checked/grades.csv
+    seresnet check alice/ bob/01_stem.ipynb --jobs 2   # table, checked/grades.csv
 
-A student's code runs with the rights of whoever grades it, and a determined student can
-display a forged result: grade in a container or as an unprivileged user, and treat the
+Each notebook's rows reach the CSV as soon as it is graded; ``--resume`` grades only the
+notebooks it has no rows for. A determined student can display a forged result: treat the
 grade as feedback, not as an exam.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from ..kernel import LocalKernelManager
-from ..paths import display, workdir as project_workdir
+from ..paths import display
 from .checks import CHECK_MIME
 from .copies import EXERCISE, exercise_cells, fingerprint, tags
+from .sandbox import OUTPUT_CUT, KernelUser, Limits, Scratch, remove_stale_scratch, run_in_scratch
 
 PASSED, FAILED, NOT_DONE, CRASHED = "passed", "failed", "not done", "crashed"
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
@@ -193,37 +192,28 @@ def grade(notebook: NotebookNode, name: str, exercises: dict[str, Exercise], sto
                                     "missing: its cell, or the cell's 'exercise' tag, was deleted"))
     if not outcomes:
         outcomes.append(outcome("", "", FAILED, "no exercise cells (tagged 'exercise') in this notebook"))
-    return outcomes
+    return _with_output_cuts(outcomes, notebook, spans)
 
 
-def execute_submission(notebook: NotebookNode, folder: Path, timeout: int, workdir: Path) -> Stop | None:
-    """Run every cell of ``notebook`` in place, in ``folder``, going on past errors.
-
-    Saved outputs are cleared first and no cell is skipped, so every output read later comes
-    from this run. ``workdir`` is where the library takes relative paths from. Returns where
-    and why the run stopped early (a cell over ``timeout`` seconds, a dead kernel), or None.
-    """
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    client = NotebookClient(notebook, kernel_name="python3", timeout=timeout, allow_errors=True,
-                            skip_cells_with_tag="", resources={"metadata": {"path": str(folder)}},
-                            kernel_manager_class=LocalKernelManager)
-    try:
-        client.execute(env={**os.environ, "SERESNET_WORKDIR": str(workdir)})
-    except CellTimeoutError:
-        reason = f"it ran longer than {timeout} s (--timeout)"
-    except DeadKernelError:
-        reason = "the kernel died (out of memory, or the code ended its process)"
-    else:
-        return None
-    started = [i for i, cell in enumerate(notebook.cells) if cell.get("execution_count")] or [0]
-    return Stop(started[-1], reason)
+def _with_output_cuts(outcomes: list[Grade], notebook: NotebookNode, spans: dict[str, list[_Span]]) -> list[Grade]:
+    """Each outcome's detail, saying which of its cells had output left out (--max-output); a cell
+    outside every exercise is told on the first line."""
+    cut = {i: cell.metadata[OUTPUT_CUT] for i, cell in enumerate(notebook.cells) if OUTPUT_CUT in cell.metadata}
+    if not cut:
+        return outcomes
+    owner = {i: exercise_id for exercise_id, its_spans in spans.items() for span in its_spans
+             for i in range(span.start, span.end) if i in cut}
+    noted = []
+    for outcome in outcomes:
+        cells = [i for i in cut if (owner[i] == outcome.exercise if i in owner else outcome is outcomes[0])]
+        note = "; ".join(f"output of cell {i + 1} cut ({cut[i]:,} characters over --max-output)" for i in cells)
+        noted.append(replace(outcome, detail=f"{outcome.detail} [{note}]".strip()) if note else outcome)
+    return noted
 
 
-def check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Path, timeout: int = 600,
-                   parameters: dict | None = None) -> list[Grade]:
-    """Execute a student's notebook (saving the executed copy) and grade it."""
+async def _check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Path, limits: Limits,
+                         parameters: dict | None, user: KernelUser | None) -> list[Grade]:
+    """Run a copy of a student's notebook in a scratch folder of its own, save the executed copy, grade it."""
     name = display(path)
     try:
         notebook = load_notebook_node(str(path))  # with the metadata papermill's parameters need
@@ -231,19 +221,18 @@ def check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Pa
         return [Grade(name, "", "", CRASHED, f"cannot read it as a notebook: {error}".splitlines()[0])]
     if parameters and any("parameters" in tags(cell) for cell in notebook.cells):
         notebook = parameterize_notebook(notebook, parameters, kernel_name="python3", language="python")
-    with tempfile.TemporaryDirectory(prefix="seresnet-check-") as workdir:
-        data = project_workdir() / "data"
-        if data.is_dir():  # datasets already downloaded are shared; runs/ is not
-            (Path(workdir) / "data").symlink_to(data, target_is_directory=True)
+    with Scratch(path, user) as scratch:
+        shutil.copyfile(path, scratch.notebook)
+        scratch.give_to_user(scratch.notebook)
         try:
-            stop = execute_submission(notebook, Path(path).resolve().parent, timeout, Path(workdir))
+            stopped = await run_in_scratch(notebook, scratch, limits)
         except Exception as error:  # the kernel could not start, or the notebook is malformed
             reason = f"could not run it: {type(error).__name__}: {error}".splitlines()[0]
             return [Grade(name, "", "", CRASHED, reason)]
     executed_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, executed_path)
     try:
-        return grade(notebook, name, exercises, stop, display(executed_path))
+        return grade(notebook, name, exercises, Stop(*stopped) if stopped else None, display(executed_path))
     except Exception as error:  # contents no lesson has; say so, and go on with the others
         reason = f"could not grade it: {type(error).__name__}: {error}".splitlines()[0]
         return [Grade(name, "", "", CRASHED, reason, display(executed_path))]
@@ -292,25 +281,98 @@ def executed_copy_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:
 
 
 def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Path = Path("checked"),
-                    timeout: int = 600, parameters: dict | None = None,
+                    limits: Limits = Limits(), parameters: dict | None = None, *, jobs: int = 1,
+                    users: Sequence[KernelUser | None] = (None,), gradebook: Path | None = None, resume: bool = False,
                     progress: Callable[[str], None] = print) -> list[Grade]:
-    """Grade each notebook in turn; one that crashes is reported and the others are still graded.
+    """Grade each notebook, ``jobs`` at a time; one that crashes is reported and the others are still graded.
 
-    After Ctrl-C, the notebooks graded so far are returned, with a line for the one interrupted.
+    Kernels running at once take turns with ``users`` (None: the grader's own account). Each
+    notebook's rows go to the ``gradebook`` CSV as soon as it is graded; with ``resume``, notebooks
+    that already have rows there are not run again. The outcomes come in the order of ``paths``.
+    After Ctrl-C, the notebooks graded so far are returned, with a line for each one not graded.
     """
     unique = list(dict.fromkeys(Path(path).resolve() for path in paths))  # a notebook named twice runs once
     targets = executed_copy_paths(unique, out_dir)
     exercises = lesson_exercises(lessons)
-    outcomes = []
-    for path, target in zip(unique, targets):
-        progress(f"checking {display(path)} ...")
-        try:
-            outcomes += check_notebook(path, exercises, target, timeout, parameters)
-        except KeyboardInterrupt:
-            outcomes.append(Grade(display(path), "", "", CRASHED,
-                                    "interrupted (Ctrl-C): this notebook and those after it were not graded"))
-            break
+    remove_stale_scratch()
+    earlier = read_grades_csv(gradebook) if resume and gradebook and gradebook.exists() else {}
+    done = {i: earlier[display(path)] for i, path in enumerate(unique) if display(path) in earlier}
+    for i in done:
+        progress(f"{display(unique[i])}: graded before, kept (--resume)")
+    book = _Gradebook(gradebook, [grade for grades in done.values() for grade in grades])
+
+    async def grade_all():
+        turns = asyncio.Queue()
+        for turn in range(jobs):
+            turns.put_nowait(users[turn % len(users)])
+
+        async def check(i: int):
+            user = await turns.get()
+            try:
+                progress(f"checking {display(unique[i])} ...")
+                done[i] = await _check_notebook(unique[i], exercises, targets[i], limits, parameters, user)
+                book.add(done[i])
+            finally:
+                turns.put_nowait(user)
+
+        await asyncio.gather(*(check(i) for i in range(len(unique)) if i not in done))
+
+    try:
+        asyncio.run(grade_all())
+    except KeyboardInterrupt:
+        for i, path in enumerate(unique):
+            done.setdefault(i, [Grade(display(path), "", "", CRASHED, "interrupted (Ctrl-C): not graded; "
+                                                                       "--resume grades it")])
+    outcomes = [grade for i in range(len(unique)) for grade in done[i]]
+    names = {display(path) for path in unique}
+    book.rewrite([grade for name, grades in earlier.items() if name not in names for grade in grades] + outcomes)
     return outcomes
+
+
+class _Gradebook:
+    """The grades CSV, written as grades are made: rows are appended and flushed as each notebook is
+    graded, so they survive the grader; at the end it is rewritten in the notebooks' order."""
+
+    def __init__(self, path: Path | None, kept: Sequence[Grade]):
+        self.path = path
+        if path is not None:
+            write_grades_csv(kept, path)
+
+    def add(self, grades: Sequence[Grade]) -> None:
+        if self.path is not None:
+            with open(self.path, "a", newline="", encoding="utf-8") as file:
+                csv.writer(file).writerows(_row(grade) for grade in grades)
+                file.flush()
+                os.fsync(file.fileno())
+
+    def rewrite(self, grades: Sequence[Grade]) -> None:
+        if self.path is not None:
+            temporary = self.path.with_name(f".{self.path.name}.tmp")
+            write_grades_csv(grades, temporary)
+            os.replace(temporary, self.path)
+
+
+_COLUMNS = ["notebook", "exercise", "title", "result", "detail", "executed"]
+
+
+def _row(grade: Grade) -> list[str]:
+    return [grade.notebook, grade.exercise, grade.title, grade.result, grade.detail, grade.executed]
+
+
+def read_grades_csv(path: Path) -> dict[str, list[Grade]]:
+    """The rows of a grades CSV, by notebook; ValueError naming the file if it is not one."""
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            rows = list(csv.reader(file))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"cannot resume from {display(path)}: {error}") from None
+    if not rows or rows[0] != _COLUMNS or any(len(row) != len(_COLUMNS) for row in rows[1:]):
+        raise ValueError(f"cannot resume from {display(path)}: it is not a grades table "
+                         f"(columns {', '.join(_COLUMNS)})")
+    grades: dict[str, list[Grade]] = {}
+    for row in rows[1:]:
+        grades.setdefault(row[0], []).append(Grade(*row))
+    return grades
 
 
 def grades_table(outcomes: Sequence[Grade], encoding: str | None = None) -> str:
@@ -333,8 +395,8 @@ def write_grades_csv(outcomes: Sequence[Grade], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["notebook", "exercise", "title", "result", "detail", "executed"])
-        writer.writerows([o.notebook, o.exercise, o.title, o.result, o.detail, o.executed] for o in outcomes)
+        writer.writerow(_COLUMNS)
+        writer.writerows(_row(o) for o in outcomes)
 
 
 def grades_summary(outcomes: Sequence[Grade]) -> str:
