@@ -268,10 +268,10 @@ def kernels_as_nobody():
 
 
 def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_honest_ones_are_graded_right(
-        kernels_as_nobody, tmp_path, monkeypatch, capsys):
+        kernels_as_nobody, tmp_path, monkeypatch, capfd):
     """As root, with 2 jobs: a notebook that deletes every notebook and dataset file it can find, one that
-    kills the grader, one that prints 100 MB and one that writes into the project, the class and the
-    executed copies, graded beside two honest ones. Every file of the class, the project's lessons and
+    kills the grader, one that prints 100 MB, one that writes into the project, the class and the
+    executed copies, and one whose kernel dies leaving a process behind, graded beside two honest ones. Every file of the class, the project's lessons and
     the datasets is unchanged; the honest notebooks get their grades; the table is in the order given."""
     classroom, project = world_readable_folder(), world_readable_folder()
     try:
@@ -305,6 +305,8 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
             "killer": small_notebook(code("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"), passes()),
             "printer": small_notebook(code("for _ in range(100):\n    print('x' * 1_000_000)"), passes()),
             "writer": small_notebook(writer, passes()),
+            "zombie": small_notebook(code("import os, subprocess\nchild = subprocess.Popen(['sleep', '600'], "
+                                          "process_group=0)\nprint(child.pid)"), code("os._exit(1)"), passes()),
         }
         for name, notebook in notebooks.items():
             nbformat.write(notebook, classroom / f"{name}.ipynb")
@@ -316,7 +318,8 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
         assert checksums(classroom, project, ROOT / "notebooks") == before
     finally:
         shutil.rmtree(classroom), shutil.rmtree(project)
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err and "zmq" not in err
     table = [[v.strip() for v in line.split("  ") if v.strip()] for line in out.splitlines()
              if line.startswith(str(classroom))]
     rows = [(Path(row[0]).stem, *row[1:3]) for row in table]
@@ -327,6 +330,7 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
         ("killer", "(whole notebook)", "✗ crashed"), ("killer", "09.1 Title", "✓ passed"),
         ("printer", "09.1 Title", "✓ passed"),
         ("writer", "09.1 Title", "✓ passed"),
+        ("zombie", "(whole notebook)", "✗ crashed"), ("zombie", "09.1 Title", "✗ failed"),
     ]
     assert table[0][3].startswith("The order is (channels, height, width)")
     assert table[2][3] == "cell 1 (import missing_module): ModuleNotFoundError: No module named 'missing_module'"
@@ -345,8 +349,12 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
     wrote = read(executed / "writer.ipynb").cells[0].outputs[0].text.splitlines()
     assert len(wrote) == 5 and all(line.startswith("refused") and line.endswith("denied") for line in wrote)
     assert all(cell.execution_count for cell in read(executed / "alice.ipynb").cells)
+    assert table[9][3] == "cell 2 (os._exit(1)): the kernel died (out of memory, or the code ended its process)"
+    left_behind = int(read(executed / "zombie.ipynb").cells[0].outputs[0].text)
+    stat_line = Path(f"/proc/{left_behind}/stat")
+    assert not stat_line.exists() or stat_line.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, or a zombie
     assert not list(Path(tempfile.gettempdir()).glob(f"seresnet-check-{os.getpid()}-*"))  # scratch folders gone
-    assert "5 of 7 exercises passed, 1 failed, 1 not done; 2 notebook(s) crashed." in out
+    assert "5 of 8 exercises passed, 2 failed, 1 not done; 3 notebook(s) crashed." in out
 
 
 def test_the_rows_of_a_grader_that_died_survive_and_resume_grades_only_the_rest(kernels_as_nobody, tmp_path,
