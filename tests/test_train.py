@@ -4,8 +4,11 @@ fit() trains any model; these tests give it a one-block-per-stage SE-ResNet, whi
 same code as SE-ResNet-50 in a fraction of the time (lesson 05's tests train the real one).
 """
 
+import io
 import json
+import random
 import re
+import shutil
 
 import pytest
 import torch
@@ -20,7 +23,7 @@ from seresnet_lib.training import (TrainingDiverged, build_model, check_run_fold
                                    share_of_mistakes_within_groups, steps, train_one_epoch)
 from seresnet_lib.training.config import TrainConfig
 from seresnet_lib.training.data import CLASS_GROUPS, load_dataset
-from seresnet_lib.training.folders import RunInUse, hold
+from seresnet_lib.training.folders import DiskFull, RunInUse, hold
 from seresnet_lib.training.loader import BatchLoader
 
 # Runs in one out_dir keep their checkpoints here, as a sweep's do; the lesson's default (keep one) is tested apart.
@@ -119,6 +122,40 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         run(tmp_path, epochs=2, resume=True)
     assert checkpoint.read_bytes() == before
     assert sorted(p.name for p in history.run_dir.iterdir()) == ["checkpoint.pt", "metrics.json"]
+    assert [row["epoch"] for row in metrics_of(history.run_dir)["epochs"]] == [1]  # what the checkpoint holds
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a disk of 2 MB (a tmpfs)."""
+    from test_runs import mounted_small_disk
+
+    with mounted_small_disk(tmp_path / "disk") as folder:
+        yield folder
+
+
+def test_a_disk_that_fills_up_stops_the_run_at_its_last_checkpoint_and_says_so(small_disk, monkeypatch):
+    calls = []
+
+    def filling_the_disk_in_epoch_2(*args):
+        calls.append(1)
+        if len(calls) == 2:  # another program takes all but 100 kB; a checkpoint takes 250
+            (small_disk / "filler").write_bytes(bytes(shutil.disk_usage(small_disk).free - 100_000))
+        return train_one_epoch(*args)
+
+    monkeypatch.setattr(steps, "train_one_epoch", filling_the_disk_in_epoch_2)
+    with pytest.raises(DiskFull, match=r"the disk is full: [\d.]+ kB needed for checkpoint.pt, [\d.]+ kB free in "
+                                       r".*disk/runs/run-001\. Free some space there, or write elsewhere"):
+        run(small_disk / "runs", epochs=3)
+    assert len(calls) == 2  # epoch 3 never ran
+    run_dir = small_disk / "runs" / "run-001"
+    assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoint.pt", "metrics.json"]
+    metrics, kept = metrics_of(run_dir), torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert metrics["status"] == "stopped" and [row["epoch"] for row in metrics["epochs"]] == [1]
+    assert kept["history"] == metrics["epochs"]
+    with pytest.raises(DiskFull, match=r"the disk is full: .* free in .*run-002"):
+        run(small_disk / "runs", epochs=1)  # a new run on the full disk: refused before its first epoch
+    assert len(calls) == 2
 
 
 def test_each_epoch_writes_checkpoint_and_metrics(tmp_path, capsys):
@@ -161,12 +198,21 @@ def test_resume_with_other_parameters_is_refused_before_any_work(tmp_path):
     check_run_folder(TrainConfig(out_dir=str(tmp_path), **{**TINY, "epochs": 4, "resume": True}))
 
 
-def test_a_truncated_checkpoint_is_reported(tmp_path):
-    history, _ = run(tmp_path, epochs=1)
-    path = history.run_dir / "checkpoint.pt"
-    path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(ValueError, match="cannot read the checkpoint .* truncated or was not written by fit"):
-        run(tmp_path, epochs=2, resume=True)
+def truncated_checkpoint() -> bytes:
+    saved = io.BytesIO()
+    torch.save({"format": run_module._CHECKPOINT_FORMAT, "model": {"weight": torch.zeros(1000)}}, saved)
+    return saved.getvalue()[:2000]
+
+
+@pytest.mark.parametrize("contents", [random.Random(0).randbytes(5000), truncated_checkpoint(), b"", b"hello\n"],
+                         ids=["random bytes", "truncated", "empty", "text"])
+def test_a_file_that_is_no_checkpoint_at_all_is_called_so_before_any_work(tmp_path, contents):
+    folder = tmp_path / "run-001"
+    folder.mkdir()
+    (folder / "checkpoint.pt").write_bytes(contents)
+    with pytest.raises(ValueError, match=r"run-001/checkpoint.pt is not a PyTorch checkpoint \(damaged, truncated, "
+                                         r"or never one\): its [\d.]+ k?B are not the zip archive torch.save writes"):
+        check_run_folder(TrainConfig(out_dir=str(tmp_path), **{**TINY, "resume": True}))
 
 
 def test_a_foreign_checkpoint_is_reported(tmp_path):
@@ -572,3 +618,16 @@ def test_the_command_line_refuses_bad_parameters_before_training(tmp_path, capsy
     assert main(["train", *arguments, "-p", "out_dir", str(tmp_path / "runs")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_resuming_deletes_the_temporary_file_a_killed_checkpoint_write_left(tmp_path, capsys):
+    from test_runs import stop, writing_in_another_process
+
+    history, _ = run(tmp_path, epochs=1)
+    stop(writing_in_another_process(history.run_dir / "checkpoint.pt"))  # SIGKILL midway through the write
+    assert len(list(history.run_dir.glob(".checkpoint.pt.*.tmp"))) == 1
+    run(tmp_path, epochs=1, resume=True)  # nothing left to train: the run is only opened
+    assert sorted(path.name for path in history.run_dir.iterdir()) == ["checkpoint.pt", "metrics.json"]
+    assert re.search(r"deleted 1 temporary file \(300.0 kB\) that a write killed midway left in .*run-001",
+                     capsys.readouterr().out)
+

@@ -3,7 +3,9 @@
 A run lives in its own folder, ``out_dir/run-NNN`` (``folders.py``). While it trains, its
 process holds the folder's lock; after each epoch it writes, atomically, ``checkpoint.pt``
 (model, optimizer, scheduler, random states, history) and ``metrics.json`` (the run's
-status: running, complete, stopped or diverged; its parameters; every epoch). A run stopped
+status: running, complete, stopped or diverged; its parameters; every epoch). metrics.json never
+claims an epoch the checkpoint lacks: an epoch counts once its checkpoint is on disk, and a
+checkpoint the disk has no room for is refused before a byte of it is written. A run stopped
 after epoch k and resumed ends with exactly the numbers of an uninterrupted run on a CPU.
 With several processes (torchrun), rank 0 chooses the folder, holds the lock and writes.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import zipfile
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +29,8 @@ from ..paths import display, resolve
 from . import distributed
 from .config import TrainConfig
 from .distributed import say
-from .folders import (CHECKPOINT, METRICS, atomic_write, check_free, check_writable_folder, find_run, found_runs, hold,
-                      keep_newest_checkpoints, new_run)
+from .folders import (CHECKPOINT, METRICS, atomic_write, check_free, check_space, check_writable_folder,
+                      delete_temporary_files, find_run, found_runs, hold, keep_newest_checkpoints, new_run, size_text)
 
 _CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
@@ -35,6 +39,7 @@ _CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # started on a GPU can go on on a CPU.
 _RESUMABLE_CHANGES = {"epochs", "resume", "keep_checkpoints", "out_dir", "device", "channels_last", "data_dir",
                      "download", "precision", "torch_compile", "sync_bn"}
+_BYTES_PER_TENSOR = 320  # what a checkpoint spends on each tensor besides its data: zip records, alignment, pickle
 
 
 @dataclass
@@ -75,13 +80,27 @@ class Run:
 
     def __enter__(self) -> Run:
         self._held = ExitStack()
-        distributed.from_main(lambda: self._held.enter_context(hold(self.folder)))  # in rank 0's process
+        distributed.from_main(self._lock)  # in rank 0's process
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
         with self._held:
             if error is not None and not isinstance(error, TrainingDiverged) and self._model is not None:
-                self._write_metrics("stopped")  # interrupted or failed: say so to whoever reads metrics.json
+                self._record_stop()  # interrupted or failed: say so to whoever reads metrics.json
+
+    def _lock(self) -> None:
+        """Hold the run's folder; a resumed one's temporary files are then a killed write's, and go."""
+        self._held.enter_context(hold(self.folder))
+        if self.resuming and (deleted := delete_temporary_files(self.folder)):
+            say(deleted)
+
+    def _record_stop(self) -> None:
+        """``"status": "stopped"`` in metrics.json, if the disk takes it: the error that stopped the run stays
+        the one raised (metrics.json then says running, which ``runs list`` shows as stopped)."""
+        try:
+            self._write_metrics("stopped")
+        except OSError as failure:
+            say(f"note: metrics.json could not be updated to say the run stopped: {failure}")
 
     def start(self, model: nn.Module, optimizer, scheduler, train_loader) -> History:
         """Restore a resumed run's model, optimizer, scheduler, random states and history, or start
@@ -91,6 +110,8 @@ class Run:
         else:
             train_loader.restart()
             say(f"new run in {display(self.folder)}")
+        if self.writes and self.config.keep_checkpoints != 0:  # a disk too full for one checkpoint fails now
+            self._check_space(self._checkpoint(self.history.epochs, model, optimizer, scheduler, train_loader))
         self._model = model
         self._write_metrics(self._status())
         return self.history
@@ -98,17 +119,20 @@ class Run:
     def end_epoch(self, row: dict, model: nn.Module, optimizer, scheduler, train_loader) -> None:
         """Record a trained epoch: checkpoint, ``metrics.json``, older runs' checkpoints pruned.
 
-        TrainingDiverged if its losses are not finite (the last good checkpoint is kept).
+        TrainingDiverged if its losses are not finite (the last good checkpoint is kept). If its
+        checkpoint cannot be written (DiskFull), the epoch is not recorded: the run stops at the last one.
         """
         if not (math.isfinite(row["train_loss"]) and math.isfinite(row["test_loss"])):
             self._write_metrics("diverged", diverged=row)
             raise TrainingDiverged(self._divergence_message(row, optimizer))
-        self.history.epochs.append(row)
+        keep = self.config.keep_checkpoints
+        if self.writes and keep != 0:
+            state = self._checkpoint(self.history.epochs + [row], model, optimizer, scheduler, train_loader)
+            self._check_space(state)
+            atomic_write(self.folder / CHECKPOINT, lambda file: torch.save(state, file))
+        self.history.epochs.append(row)  # only now that its checkpoint is on disk
         if not self.writes:
             return
-        keep = self.config.keep_checkpoints
-        if keep != 0:
-            self._save_checkpoint(model, optimizer, scheduler, train_loader)
         self._write_metrics(self._status())
         if keep is not None and (deleted := keep_newest_checkpoints(self.folder, keep)):
             say(deleted)
@@ -156,8 +180,9 @@ class Run:
                 f"lr={start / 10:g}. {display(self.folder)} keeps {kept}; its metrics.json says "
                 f'"status": "diverged".')
 
-    def _save_checkpoint(self, model, optimizer, scheduler, train_loader) -> None:
-        state = {
+    def _checkpoint(self, epochs: list[dict], model, optimizer, scheduler, train_loader) -> dict:
+        """What a checkpoint after ``epochs`` holds."""
+        return {
             "format": _CHECKPOINT_FORMAT,
             "config": self.config.as_dict(),
             "model": model.state_dict(),
@@ -168,10 +193,16 @@ class Run:
             # The loader draws its order and augmentations on a CPU generator, and nothing in
             # training draws from the GPU's, so these two states make a resumed run exact.
             "rng": {"torch": torch.get_rng_state(), "loader": train_loader.generator.get_state()},
-            "history": self.history.epochs,
+            "history": epochs,
             "processes": distributed.world_size(),
         }
-        atomic_write(self.folder / CHECKPOINT, lambda file: torch.save(state, file))
+
+    def _check_space(self, state: dict) -> None:
+        """DiskFull, before anything is written, if the disk has no room for ``state`` as a checkpoint: as much
+        as the last checkpoint took, or its tensors' bytes and their records if that is more."""
+        path = self.folder / CHECKPOINT
+        needed = sum(tensor.nbytes + _BYTES_PER_TENSOR for tensor in _tensors(state))
+        check_space(path, max(needed, path.stat().st_size if path.is_file() else 0))
 
     def _write_metrics(self, status: str, diverged: dict | None = None) -> None:
         """``metrics.json``: the status sweeps read (running, complete, stopped, diverged), the parameters,
@@ -214,6 +245,10 @@ def check_run_folder(config: TrainConfig) -> None:
 def read_checkpoint(path: Path, config: TrainConfig | None = None) -> dict:
     """The state a run saved, on the CPU, checked to belong to a run of ``config`` if given."""
     fix = "Move it away, or start a new run (resume=False)."
+    size = path.stat().st_size
+    if not zipfile.is_zipfile(path):  # what torch.save writes, and fit() reads nothing else
+        raise ValueError(f"{display(path)} is not a PyTorch checkpoint (damaged, truncated, or never one): its "
+                         f"{size_text(size)} are not the zip archive torch.save writes. {fix}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -274,6 +309,15 @@ def _run_to_resume(out_dir: Path, config: TrainConfig) -> Path | None:
 def _resumable_changes(config: TrainConfig) -> set[str]:
     """The parameters a resume may change (epochs too, with the step schedule: the cosine one's shape needs it)."""
     return _RESUMABLE_CHANGES - ({"epochs"} if config.schedule == "cosine" else set())
+
+
+def _tensors(value) -> Iterator[torch.Tensor]:
+    """The tensors in a nest of dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (dict, list, tuple)):
+        for part in value.values() if isinstance(value, dict) else value:
+            yield from _tensors(part)
 
 
 def _finite(value):
