@@ -6,9 +6,11 @@ same code as SE-ResNet-50 in a fraction of the time (lesson 05's tests train the
 
 import io
 import json
+import multiprocessing
 import random
 import re
 import shutil
+import time
 
 import pytest
 import torch
@@ -631,3 +633,22 @@ def test_resuming_deletes_the_temporary_file_a_killed_checkpoint_write_left(tmp_
     assert re.search(r"deleted 1 temporary file \(300.0 kB\) that a write killed midway left in .*run-001",
                      capsys.readouterr().out)
 
+
+def _train_until_terminated(out_dir):
+    torch.set_num_threads(1)  # a forked process: no thread pool of its parent's
+    run(out_dir, epochs=100)
+
+
+def test_a_run_sent_sigterm_stops_and_its_metrics_say_so(tmp_path):
+    trainer = multiprocessing.get_context("fork").Process(target=_train_until_terminated, args=(tmp_path,))
+    trainer.start()
+    run_dir, deadline = tmp_path / "run-001", time.monotonic() + 60
+    while not ((run_dir / "metrics.json").exists() and metrics_of(run_dir)["epochs"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    trainer.terminate()  # SIGTERM, as torchrun or a batch system's time limit sends
+    trainer.join(timeout=60)
+    assert trainer.exitcode == 1  # it raised KeyboardInterrupt, instead of dying at once of the signal
+    metrics = metrics_of(run_dir)
+    assert metrics["status"] == "stopped" and len(metrics["epochs"]) >= 1
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["history"] == metrics["epochs"]
+    assert not (run_dir / "lock").exists()

@@ -8,8 +8,12 @@ steps run (several processes, compiling, bfloat16) is ``Steps``' (``steps.py``).
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -50,11 +54,14 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig,
     ``Run`` keeps the run's folder, checkpoints and status; ``Steps`` runs the epochs' steps, in
     several processes under torchrun (the loaders made for this process's shard, as ``run_data``
     makes them; ``sync_bn`` converts ``model``'s batch norm in place; rank 0 alone writes).
+    SIGTERM (torchrun stopping its processes, a batch system's time limit) interrupts it as Ctrl-C
+    does: the run is recorded as stopped, after its last checkpoint.
     """
     check_choice("progress", progress, _PROGRESS)
     optimizer, scheduler = _optimizer_and_scheduler(model, config, optimizer, scheduler)
     bar = progress == "bar" or (progress == "auto" and _interactive())
-    with Steps(model, config, train_loader, test_loader) as steps, Run.open(config) as run:
+    with _terminate_as_interrupt(), Steps(model, config, train_loader, test_loader) as steps, \
+            Run.open(config) as run:
         history = run.start(model, optimizer, scheduler, train_loader)
         for epoch in range(len(history.epochs) + 1, config.epochs + 1):
             start = time.perf_counter()
@@ -69,6 +76,25 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig,
                 f"test loss {test_loss:.4f} acc {test_acc:6.2%}  lr {lr:.2g}  time {row['seconds']:.1f}s")
             run.end_epoch(row, model, optimizer, scheduler, train_loader)
     return history
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises KeyboardInterrupt, as Ctrl-C does (from the main thread only, the one
+    Python delivers signals to); the handler there before comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _interrupt(number: int, frame) -> None:
+    signal.signal(number, signal.SIG_IGN)  # once: a second SIGTERM must not cut short recording the stop
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(number).name}")
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
