@@ -10,6 +10,8 @@ import multiprocessing
 import random
 import re
 import shutil
+import signal
+import threading
 import time
 
 import pytest
@@ -512,11 +514,32 @@ def test_a_run_interrupted_says_stopped_in_its_metrics(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return train_one_epoch(*args)
 
+    def owners_handler(number, frame):
+        pass
+
     monkeypatch.setattr(steps, "train_one_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, epochs=3)
+    before = signal.signal(signal.SIGTERM, owners_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path, epochs=3)
+        assert signal.getsignal(signal.SIGTERM) is owners_handler  # fit gave SIGTERM back, interrupted too
+    finally:
+        signal.signal(signal.SIGTERM, before)
     metrics = metrics_of(tmp_path / "run-001")
     assert metrics["status"] == "stopped" and [row["epoch"] for row in metrics["epochs"]] == [1]
+
+
+def test_outside_the_main_thread_fit_leaves_sigterm_alone():
+    seen = []
+
+    def in_a_thread():
+        with loop._terminate_as_interrupt():  # signal.signal would raise there: only the main thread may set one
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [signal.getsignal(signal.SIGTERM)]
 
 
 def test_a_checkpoint_deleted_before_training_starts_is_an_error_not_a_new_run(tmp_path, monkeypatch):
