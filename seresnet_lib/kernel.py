@@ -1,4 +1,4 @@
-"""The Jupyter kernel the library runs notebooks in (the series, sweeps, grading).
+"""The Jupyter kernel the library runs notebooks in (the series, sweeps; grading has its own, ``sandbox``).
 
 It talks to its kernel over local sockets (IPC), not TCP ports: no port is opened, and
 ipykernel has no unencrypted TCP connection to warn about at every start. Windows has no

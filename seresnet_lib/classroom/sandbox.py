@@ -109,13 +109,13 @@ class Scratch:
     datasets, and the kernel's connection file; owned by the kernel's user, deleted on exit."""
 
     def __init__(self, notebook: Path, user: KernelUser | None):
-        self.user = user
+        self.user, self.name = user, Path(notebook).name
+
+    def __enter__(self) -> Scratch:
         self.base = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         os.chmod(self.base, 0o711)  # others may pass through, not look around
         self.folder = self.base / os.urandom(8).hex()
-        self.notebook = self.folder / Path(notebook).name
-
-    def __enter__(self) -> Scratch:
+        self.notebook = self.folder / self.name
         self.folder.mkdir(mode=0o700)
         (self.folder / ".kernel").mkdir()
         (self.folder / "data").mkdir()

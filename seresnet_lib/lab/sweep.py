@@ -68,7 +68,9 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
 
     ``base_params`` are shared by every run. Runs already complete in ``out_dir`` are skipped;
     a run that fails or diverges is recorded (its error in ``sweep.json``) and the others go on.
-    ``jobs`` runs that many at once, each in its own process with its share of the CPU threads.
+    ``jobs`` runs that many at once, each in its own process with its share of the CPU threads; a
+    process that dies fails only the run it held, and the processes die with this one (Linux). A run
+    that another sweep is training is waited for after the others, and skipped if it completed.
     ``runner``: "papermill" executes the notebook per run; "inline" trains lesson 05's runs in this
     process (``train_run``, the numbers of the executed lesson) without a notebook per run.
     ``progress`` is called with one line per finished run. The grid is checked before any run starts.
