@@ -248,8 +248,16 @@ def world_readable_folder() -> Path:
 
 
 def checksums(*folders: Path) -> dict[str, str]:
-    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()
-            for folder in folders for path in sorted(folder.rglob("*")) if path.is_file()}
+    """Each file's SHA-256 under ``folders``, leaving out the environment and what runs write."""
+    sums = {}
+    for folder in folders:
+        for parent, subfolders, files in os.walk(folder):
+            subfolders[:] = [name for name in subfolders if name not in {".venv", ".git", "runs", "checked",
+                                                                         "__pycache__", ".pytest_cache"}]
+            for name in files:
+                path = Path(parent) / name
+                sums[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "link"
+    return sums
 
 
 @pytest.fixture
@@ -311,11 +319,11 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
         for name, notebook in notebooks.items():
             nbformat.write(notebook, classroom / f"{name}.ipynb")
             (classroom / f"{name}.ipynb").chmod(0o644)
-        before = checksums(classroom, project, ROOT / "notebooks")
+        before = checksums(classroom, project, ROOT)
         monkeypatch.chdir(tmp_path)
         monkeypatch.setattr(grading, "lesson_exercises", lambda lessons: {"09.1": HANDED_OUT["09.1"]})
         assert main(["check", str(classroom), "--jobs", "2", "--max-output", "1", "--out-dir", "checked"]) == 1
-        assert checksums(classroom, project, ROOT / "notebooks") == before
+        assert checksums(classroom, project, ROOT) == before
     finally:
         shutil.rmtree(classroom), shutil.rmtree(project)
     out, err = capfd.readouterr()
