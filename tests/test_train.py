@@ -25,6 +25,7 @@ from seresnet_lib.seeding import seed_everything
 from seresnet_lib.training import (TrainingDiverged, build_model, check_run_folder, confusion_matrix, evaluate, fit,
                                    loop, make_optimizer, per_class_accuracy, predict, run as run_module,
                                    share_of_mistakes_within_groups, steps, train_one_epoch)
+from seresnet_lib.training import cli as training_cli
 from seresnet_lib.training.config import TrainConfig
 from seresnet_lib.training.data import CLASS_GROUPS, load_dataset
 from seresnet_lib.training.folders import DiskFull, RunInUse, hold
@@ -675,3 +676,19 @@ def test_a_run_sent_sigterm_stops_and_its_metrics_say_so(tmp_path):
     assert metrics["status"] == "stopped" and len(metrics["epochs"]) >= 1
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["history"] == metrics["epochs"]
     assert not (run_dir / "lock").exists()
+
+
+@pytest.mark.parametrize("stop, code, where, message", [
+    (KeyboardInterrupt("stopped by SIGTERM"), 130, "out",
+     "stopped (stopped by SIGTERM); -p resume True goes on from its last checkpoint"),
+    (DiskFull("the disk is full: 208.9 MB needed for checkpoint.pt, 3.1 MB free in runs/run-001"), 1, "err",
+     "error: the disk is full: 208.9 MB needed"),
+])
+def test_the_command_line_ends_a_stopped_run_with_a_line_not_a_traceback(monkeypatch, capsys, stop, code, where,
+                                                                        message):
+    def train_run(config):
+        raise stop
+
+    monkeypatch.setattr(training_cli, "train_run", train_run)
+    assert main(["train", "-p", "epochs", "1"]) == code
+    assert message in getattr(capsys.readouterr(), where)

@@ -13,7 +13,7 @@ from ..paths import display
 from . import distributed
 from .config import TrainConfig, load_preset
 from .distributed import say
-from .folders import (HEADER, delete_unless_training, describe_run, prunable, run_folders, size_text,
+from .folders import (HEADER, DiskFull, delete_unless_training, describe_run, prunable, run_folders, size_text,
                       stale_temporary_files)
 from .recipes import train_run
 
@@ -52,6 +52,12 @@ def train(argv: list[str], prog: str) -> int:
         best = history.best
         say(f"{display(history.run_dir)}: best test accuracy {best['test_acc']:.2%} (epoch {best['epoch']})"
             if best else f"{display(history.run_dir)}: no epoch trained")
+    except KeyboardInterrupt as stop:
+        say(f"stopped ({stop.args[0] if stop.args else 'Ctrl-C'}); -p resume True goes on from its last checkpoint")
+        return 130
+    except DiskFull as full:
+        print(f"error: {full}", file=sys.stderr)
+        return 1
     finally:
         distributed.teardown()
     return 0
