@@ -459,3 +459,24 @@ def test_make_lab_does_not_pass_allow_root_to_other_users(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["echo lab --notebook-dir=notebooks", "lab --notebook-dir=notebooks"]
 
+
+
+def test_ctrl_c_stops_the_notebook_being_graded_and_leaves_it_and_the_rest_to_resume(tmp_path, capfd):
+    """The second notebook's kernel presses Ctrl-C on the grader (kernels as the grader's own account): it and
+    the third are reported as not graded and get no row in the CSV; what it started is ended."""
+    stopper = code(f"import os, signal, subprocess, time\nchild = subprocess.Popen(['sleep', '600'])\n"
+                   f"open({str(tmp_path / 'child')!r}, 'w').write(str(child.pid))\n"
+                   f"os.kill(os.getppid(), signal.SIGINT)\ntime.sleep(60)")
+    for name, cells in [("1_first", [passes()]), ("2_stopper", [stopper, passes()]), ("3_last", [passes()])]:
+        nbformat.write(small_notebook(*cells), tmp_path / f"{name}.ipynb")
+    grades = grading.check_notebooks(sorted(tmp_path.glob("*.ipynb")), [], tmp_path / "checked",
+                                     gradebook=tmp_path / "grades.csv", progress=lambda line: None)
+    assert [(Path(g.notebook).name, g.result, g.detail) for g in grades] == [
+        ("1_first.ipynb", "passed", "done"),
+        ("2_stopper.ipynb", "crashed", "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it"),
+        ("3_last.ipynb", "crashed", "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it")]
+    with open(tmp_path / "grades.csv", newline="") as file:
+        assert [Path(row[0]).name for row in list(csv.reader(file))[1:]] == ["1_first.ipynb"]
+    child = Path(f"/proc/{(tmp_path / 'child').read_text()}/stat")
+    assert not child.exists() or child.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, or a zombie
+    assert "Traceback" not in capfd.readouterr().err

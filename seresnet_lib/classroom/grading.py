@@ -19,8 +19,11 @@ import asyncio
 import csv
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -289,7 +292,8 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     Kernels running at once take turns with ``users`` (None: the grader's own account). Each
     notebook's rows go to the ``gradebook`` CSV as soon as it is graded; with ``resume``, notebooks
     that already have rows there are not run again. The outcomes come in the order of ``paths``.
-    After Ctrl-C, the notebooks graded so far are returned, with a line for each one not graded.
+    Ctrl-C (or SIGTERM) stops the notebooks being graded: they and those not started get a line
+    saying so, and no row in the CSV, so that ``resume`` grades them.
     """
     unique = list(dict.fromkeys(Path(path).resolve() for path in paths))  # a notebook named twice runs once
     targets = executed_copy_paths(unique, out_dir)
@@ -301,6 +305,9 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
         progress(f"{display(unique[i])}: graded before, kept (--resume)")
     book = _Gradebook(gradebook, [grade for grades in done.values() for grade in grades])
 
+    stopping = threading.Event()
+    tasks: list[asyncio.Future] = []
+
     async def grade_all():
         turns = asyncio.Queue()
         for turn in range(jobs):
@@ -309,24 +316,60 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
         async def check(i: int):
             user = await turns.get()
             try:
-                progress(f"checking {display(unique[i])} ...")
-                done[i] = await _check_notebook(unique[i], exercises, targets[i], limits, parameters, user)
-                book.add(done[i])
+                if not stopping.is_set():
+                    progress(f"checking {display(unique[i])} ...")
+                    grades = await _check_notebook(unique[i], exercises, targets[i], limits, parameters, user)
+                    if not stopping.is_set():  # a notebook stopped by Ctrl-C is not graded, so --resume runs it
+                        done[i] = grades
+                        book.add(grades)
             finally:
                 turns.put_nowait(user)
 
-        await asyncio.gather(*(check(i) for i in range(len(unique)) if i not in done))
+        loop = asyncio.get_running_loop()
+        tasks.extend(asyncio.ensure_future(check(i)) for i in range(len(unique)) if i not in done)
+        stop_here.append(lambda: loop.call_soon_threadsafe(lambda: [task.cancel() for task in tasks]))
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    try:
-        asyncio.run(grade_all())
-    except KeyboardInterrupt:
-        for i, path in enumerate(unique):
-            done.setdefault(i, [Grade(display(path), "", "", CRASHED, "interrupted (Ctrl-C): not graded; "
-                                                                       "--resume grades it")])
-    outcomes = [grade for i in range(len(unique)) for grade in done[i]]
+    # The event loop runs in a thread of its own, where nbclient cannot take Ctrl-C and SIGTERM for
+    # itself (it would stop one notebook's kernel and go on): here they stop the grading.
+    stop_here: list[Callable[[], object]] = []
+    finished = threading.Event()  # not Thread.join, which a signal can leave believing the thread ended
+
+    def run_loop():
+        try:
+            asyncio.run(grade_all())
+        finally:
+            finished.set()
+
+    with _terminate_as_interrupt():
+        threading.Thread(target=run_loop, name="grading").start()
+        try:
+            while not finished.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            stopping.set()
+            for stop in stop_here:
+                stop()
+            finished.wait()
+    graded = [grade for i in range(len(unique)) for grade in done.get(i, [])]
     names = {display(path) for path in unique}
-    book.rewrite([grade for name, grades in earlier.items() if name not in names for grade in grades] + outcomes)
-    return outcomes
+    book.rewrite([grade for name, grades in earlier.items() if name not in names for grade in grades] + graded)
+    stopped = "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it"
+    return [grade for i, path in enumerate(unique) for grade in done.get(i, [Grade(display(path), "", "", CRASHED,
+                                                                                   stopped)])]
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM stops it as Ctrl-C does (in the main thread; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Gradebook:
