@@ -52,7 +52,7 @@ def sweep(argv: list[str], prog: str) -> int:
             outcomes = run_sweep(notebook, spec["grid"], out_dir, base, seeds, args.jobs, args.runner,
                                  progress=lambda line: print(line, flush=True))
         rows = collect(out_dir)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:  # a grid or grid file refused before any run, a folder not writable
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"\n{results_table(summarize(rows))}\n\nresults: {display(resolve(out_dir) / RESULTS_CSV)}, "

@@ -5,13 +5,20 @@ combination of them; a list of mappings runs the combinations of each in turn (t
 run named twice runs once). A grid file (YAML) holds the ``grid`` and optionally the
 ``notebook`` to run (lesson 05 by default), a ``preset`` and ``base`` parameters shared by
 every run, its ``seeds`` and ``out_dir``.
+
+A sweep is refused before any run starts if it is larger than sane: over 1,000 seeds, 1,000 values
+of a parameter or 10,000 runs, a value over 10,000 characters written out, or a run whose folder
+name would be over 255 characters. Its messages quote at most a value's first 80 characters.
 """
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
+import math
 import re
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -22,6 +29,16 @@ from ..training import TrainConfig, load_preset, read_yaml
 
 SET_BY_SWEEP = ("seed", "out_dir", "resume")  # each run's seed and folder come from the sweep
 _TRAINING = {f.name for f in fields(TrainConfig)}
+_MAX_SEEDS = 1_000
+_MAX_VALUES = 1_000  # of one parameter in one part of a grid
+_MAX_RUNS = 10_000  # settings times seeds, counted before they are written out
+_MAX_VALUE_CHARS = 10_000  # one value written out (JSON), each list in it as often as it appears
+_NAME_MAX = 255  # a run's folder name, in bytes: the limit of Linux's, macOS's and Windows' file systems
+_SEED_LIMIT = 2**32  # numpy's seeds, and TrainConfig's, are below it
+_QUOTED = 80  # characters of a value a message quotes at most
+_DEPTH = 32  # lists and mappings inside one another, as a preset or grid file may nest them
+_SPEC_TYPES = {"notebook": (str, "the notebook's file name"), "out_dir": (str, "a folder"),
+               "base": (dict, "a mapping of parameter: value")}
 
 
 @dataclass
@@ -74,12 +91,16 @@ def check_grid(grid, base_params: dict, seeds, notebook: Path) -> list[Trial]:
     its default has (a whole number where a float is expected is fine). For a notebook whose
     parameters are those of ``TrainConfig`` (lesson 05), each run's parameters are checked in full.
     """
+    if isinstance(seeds, (list, tuple)) and len(seeds) > _MAX_SEEDS:
+        raise ValueError(f"{len(seeds):,} seeds; a sweep takes at most {_MAX_SEEDS:,}")
     if not isinstance(seeds, (list, tuple)) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of whole numbers >= 0, got {seeds!r}")
+        raise ValueError(f"seeds must be a non-empty list of whole numbers >= 0, got {_short(seeds)}")
+    if max(seeds) >= _SEED_LIMIT:
+        raise ValueError(f"seeds must be below 2**32 ({_SEED_LIMIT:,}), got {_short(max(seeds))}")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must not repeat, got {seeds!r}")
+        raise ValueError(f"seeds must not repeat, got {_short(seeds)}")
     if not isinstance(base_params, dict):
-        raise ValueError(f"base parameters must be a mapping of name -> value, got {base_params!r}")
+        raise ValueError(f"base parameters must be a mapping of name -> value, got {_short(base_params)}")
     defaults = notebook_parameters(notebook)
     missing = [name for name in ("seed", "out_dir") if name not in defaults]
     if missing:
@@ -90,33 +111,52 @@ def check_grid(grid, base_params: dict, seeds, notebook: Path) -> list[Trial]:
             raise ValueError(f"{key} is set by the sweep for each run (seeds=..., out_dir=...); remove it from the "
                              f"grid and base parameters")
         if key not in defaults:
-            raise ValueError(f"{key!r} is not a parameter of {Path(notebook).name}; its parameters are: "
+            raise ValueError(f"{_short(key)} is not a parameter of {Path(notebook).name}; its parameters are: "
                              f"{', '.join(defaults)}")
     for key, value in base_params.items():
-        _check_type(key, value, defaults[key], "base parameter")
+        _check_value(key, value, defaults[key], "base parameter")
     for part in _parts(grid):
         for key, values in part.items():
             if not isinstance(values, list) or not values:
-                raise ValueError(f"grid: {key} must be a non-empty list of values to try, got {values!r}")
+                raise ValueError(f"grid: {key} must be a non-empty list of values to try, got {_short(values)}")
+            if len(values) > _MAX_VALUES:
+                raise ValueError(f"grid: {key} has {len(values):,} values; a parameter takes at most {_MAX_VALUES:,}")
             for value in values:
-                _check_type(key, value, defaults[key], "grid")
+                _check_value(key, value, defaults[key], "grid")
+    settings = sum(math.prod(len(values) for values in part.values()) for part in _parts(grid))
+    if settings * len(seeds) > _MAX_RUNS:
+        raise ValueError(f"the grid asks for {settings * len(seeds):,} runs ({settings:,} settings x {len(seeds):,} "
+                         f"seeds); a sweep runs at most {_MAX_RUNS:,}")
     runs = expand(grid, seeds)
-    folders = {}
-    for run in runs:
-        if run.name in folders:
-            raise ValueError(f"grid: the runs {folders[run.name].varied} and {run.varied} would share the folder "
-                             f"{run.name}; use values that differ in letters, digits or . _ + -")
-        folders[run.name] = run
+    _check_folders(runs)
     if trains_with_config(defaults):
         for run in runs:
             try:
                 TrainConfig(**{**defaults, **base_params, **run.varied, "seed": run.seed})
             except (TypeError, ValueError) as error:
-                raise ValueError(f"grid: the run {run.name} is not valid: {error}") from None
+                parameters = {**base_params, **run.varied}.values()
+                raise ValueError(f"grid: the run {_cut(run.name)} is not valid: {_quoting_briefly(error, parameters)}"
+                                 ) from None
         # a grid of model x reduction trains ResNet-50 (which has no reduction) once per seed, not once per r
         base = {**defaults, **base_params}
         runs = once_per_training(runs, lambda run: trial_parameters(run, base))
     return runs
+
+
+def _check_folders(runs: list[Trial]) -> None:
+    """Each run's folder name fits the file system (``_NAME_MAX``) and is its own."""
+    folders = {}
+    for run in runs:
+        if len(run.name.encode()) > _NAME_MAX:
+            longest = max(run.varied, key=lambda key: len(as_text(run.varied[key])), default="seed")
+            raise ValueError(f"grid: the run {_cut(run.name)} needs a folder name of {len(run.name.encode()):,} "
+                             f"characters, over the file system's limit of {_NAME_MAX}: shorten the values of "
+                             f"{longest}")
+        if run.name in folders:
+            raise ValueError(f"grid: the runs {_cut(label(folders[run.name].varied))} and {_cut(label(run.varied))} "
+                             f"would share the folder {_cut(run.name)}; use values that differ in letters, digits or "
+                             f". _ + -")
+        folders[run.name] = run
 
 
 def load_grid_file(path: str | Path) -> dict:
@@ -129,12 +169,15 @@ def load_grid_file(path: str | Path) -> dict:
     if "grid" not in spec:
         raise ValueError(f"{path} must be a mapping with a 'grid' key (and optionally {', '.join(allowed[2:])}, "
                          f"notebook)")
-    unknown = sorted(set(spec) - set(allowed))
+    unknown = sorted(map(str, set(spec) - set(allowed)))
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        raise ValueError(f"{path}: unknown key(s) {_cut(', '.join(unknown))}; allowed: {', '.join(allowed)}")
     preset = spec.get("preset")
     if preset is not None and not (isinstance(preset, str) and preset.endswith((".yaml", ".yml"))):
-        raise ValueError(f"{path}: preset must name one preset file, e.g. reference.yaml, got {preset!r}")
+        raise ValueError(f"{path}: preset must name one preset file, e.g. reference.yaml, got {_short(preset)}")
+    for key, (kind, what) in _SPEC_TYPES.items():
+        if spec.get(key) is not None and not isinstance(spec[key], kind):
+            raise ValueError(f"{path}: {key} must be {what}, got {_short(spec[key])}")
     return spec
 
 
@@ -149,20 +192,28 @@ def notebook_for(name: str | None, grid_file: Path) -> Path:
     if not name:
         return LESSON_05
     for candidate in (grid_file.parent / name, NOTEBOOKS / name, Path(name)):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"notebook {name!r} named in {grid_file} not found (looked beside it and in notebooks/)")
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a name too long for the file system, say
+            continue
+    raise FileNotFoundError(f"notebook {_short(name)} named in {grid_file} not found (looked beside it and in "
+                            f"notebooks/)")
 
 
 def _parts(grid) -> list[dict]:
     parts = grid if isinstance(grid, list) else [grid]
     if not parts or not all(isinstance(part, dict) and part for part in parts):
         raise ValueError(f"grid must be a mapping of parameter -> list of values, or a non-empty list of such "
-                         f"mappings, got {grid!r}")
+                         f"mappings, got {_short(grid)}")
     return parts
 
 
-def _check_type(key: str, value, default, where: str) -> None:
+def _check_value(key: str, value, default, where: str) -> None:
+    """``value`` is of the type ``default`` has and at most ``_MAX_VALUE_CHARS`` long written out."""
+    if _written_length(value, _MAX_VALUE_CHARS) > _MAX_VALUE_CHARS:
+        raise ValueError(f"{where}: {key}={_short(value)} is over {_MAX_VALUE_CHARS:,} characters written out (or "
+                         f"nests more than {_DEPTH} deep)")
     expected = type(default)
     if default is None or value is None:
         return  # optional parameters (train_size = None) take numbers; the notebook checks further
@@ -172,8 +223,63 @@ def _check_type(key: str, value, default, where: str) -> None:
         return
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(value, str) and expected is float else ""
-        raise ValueError(f"{where}: {key}={value!r} is a {type(value).__name__}, but {key} takes a "
-                         f"{expected.__name__} (its default is {default!r}){hint}")
+        raise ValueError(f"{where}: {key}={_short(value)} is a {type(value).__name__}, but {key} takes a "
+                         f"{expected.__name__} (its default is {_short(default)}){hint}")
+
+
+def _written_length(value, limit: int, lengths: dict | None = None, depth: int = 0) -> int:
+    """About how many characters ``value`` takes written out as JSON, up to just past ``limit``.
+
+    A list held in several places counts each time, but is measured once (``lengths``, by ``id``):
+    a value built to stand for billions of items is measured in the time its parts take."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if _is_int(value):
+        return value.bit_length() // 3 + 1  # at least its decimal digits
+    if not isinstance(value, (list, tuple, dict)):
+        return 8
+    lengths = {} if lengths is None else lengths
+    if id(value) not in lengths:
+        lengths[id(value)] = limit + 1  # until measured: a list that holds itself never ends
+        if depth < _DEPTH:
+            items, total = [*value.keys(), *value.values()] if isinstance(value, dict) else value, 2
+            for item in items:
+                total += _written_length(item, limit, lengths, depth + 1) + 2
+                if total > limit:
+                    break
+            lengths[id(value)] = total
+    return lengths[id(value)]
+
+
+class _Bounded(reprlib.Repr):
+    """``reprlib``'s bounded repr, for a whole number too, whose digits Python refuses past 4,300."""
+
+    def repr_int(self, x, level):
+        return builtins.repr(x) if x.bit_length() < 256 else f"<a number of {x.bit_length():,} bits>"
+
+
+_REPR = _Bounded()
+_REPR.maxstring = _REPR.maxother = _QUOTED
+
+
+def _short(value) -> str:
+    """``repr(value)`` in at most 80 characters ("…" where it is cut), without writing out the rest."""
+    return _cut(_REPR.repr(value))
+
+
+def _cut(text: str) -> str:
+    """``text``, or its first 79 characters and "…"."""
+    return text if len(text) <= _QUOTED else text[:_QUOTED - 1] + "…"
+
+
+def _quoting_briefly(error: Exception, values: Iterable) -> str:
+    """The message of ``error`` with each of ``values`` it quotes in full (``repr``) quoted by its start."""
+    message = str(error)
+    for value in values:
+        quoted = repr(value)
+        if len(quoted) > _QUOTED:
+            message = message.replace(quoted, _short(value))
+    return message
 
 
 def trial_parameters(run: Trial, base_params: dict) -> dict:
