@@ -11,10 +11,39 @@ import ast
 from pathlib import Path
 
 import yaml
+from yaml import MarkedYAMLError
 
 from .paths import display
 
 _WORDS = {"true": True, "false": False, "null": None, "none": None}
+
+_YAML_DEPTH = 32  # lists and mappings inside one another
+
+
+class YamlRefused(MarkedYAMLError):
+    """YAML that is valid but that the project's files do not take (``PlainYamlLoader``)."""
+
+
+class PlainYamlLoader(yaml.SafeLoader):
+    """YAML as the project's files write it: without anchors and aliases (``&a``, ``*a``), with which
+    a few lines can stand for billions of values ("billion laughs"), refused when the parser meets
+    the first, before anything is built; and lists and mappings at most ``_YAML_DEPTH`` deep."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise YamlRefused(problem="YAML anchors and aliases (&name, *name) are not allowed here: write each "
+                                      "value out", problem_mark=event.start_mark)
+        if self._depth >= _YAML_DEPTH:
+            raise YamlRefused(problem=f"lists and mappings nest more than {_YAML_DEPTH} deep",
+                              problem_mark=event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def parse_value(text: str):
@@ -33,8 +62,8 @@ def parse_value(text: str):
         return _WORDS[stripped.lower()]
     if stripped.startswith(("[", "{")):
         try:
-            return yaml.safe_load(stripped)
-        except yaml.YAMLError:
+            return yaml.load(stripped, Loader=PlainYamlLoader)
+        except yaml.YAMLError:  # not YAML, or YAML with aliases or nested too deep
             pass
     return text
 

@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 import seresnet_lib.lab.cli  # noqa: F401 (imported here, so that a command's time is its own)
 from seresnet_lib.cli import main
 from seresnet_lib.lab import grid
+from seresnet_lib.parameters import parse_value
 
 
 @pytest.fixture(scope="module")
@@ -157,14 +158,22 @@ def test_a_grid_files_keys_of_the_wrong_kind_are_refused_naming_the_file(capsys,
 
 def test_values_given_on_the_command_line_or_in_python_are_measured_without_being_written_out(capsys, tmp_path,
                                                                                                 notebook):
-    """-p reads YAML too: a laugh there, a long text where a number goes, a list that holds itself."""
+    """-p reads YAML too, but not its aliases: a laugh there stays text; a long text where a number goes;
+    a list that holds itself."""
     path = tmp_path / "grid.yaml"
     path.write_text(f"notebook: {notebook}\ngrid: {{width: [8]}}\n")
-    error = refused(capsys, tmp_path, path, "-p", "label", f"[{laughs()}]")
-    assert "error: base parameter: label=[[[[[[[...]" in error and "is over 10,000 characters written out" in error
+    assert parse_value(f"[{laughs()}]") == f"[{laughs()}]"
     error = refused(capsys, tmp_path, path, "-p", "width", "w" * 5_000)
     assert f"error: base parameter: width='{'w' * 37}...{'w' * 38}' is a str, but width takes a int" in error
     itself = [1]
     itself.append(itself)
     with pytest.raises(ValueError, match=re.escape("label=[1, [1, [1, [1, [1, [1, [...]]]]]]] is over 10,000")):
         grid.check_grid({"width": [8]}, {"label": itself}, [0], notebook)
+
+
+@pytest.mark.parametrize("text", ["[" * 1000 + "]" * 1000, "[&a [x, x], *a]", "{a: &b 1, c: *b}"],
+                         ids=["nested-1000-deep", "alias-in-a-list", "alias-in-a-mapping"])
+def test_a_parameter_given_as_text_is_read_without_aliases_or_deep_nesting(text):
+    """``-p NAME VALUE`` on every command line: YAML that a file may not hold stays text, and nothing recurses."""
+    assert parse_value(text) == text
+    assert parse_value("[4, {a: 1}]") == [4, {"a": 1}]

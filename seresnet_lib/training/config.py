@@ -19,7 +19,7 @@ from yaml import MarkedYAMLError
 from yaml.reader import ReaderError
 
 from ..model.models import DEFAULT_REDUCTION, ResNetConfig
-from ..parameters import is_cell_history, names_set_by_parameter_cells
+from ..parameters import PlainYamlLoader, YamlRefused, is_cell_history, names_set_by_parameter_cells
 from ..validate import check_bool, check_choice, check_int, check_number, check_str
 from .data import DATASETS
 
@@ -203,39 +203,10 @@ class TrainConfig:
 
 
 _YAML_BYTES = 64 * 1024  # far above any preset or grid file (the largest here is under 2 KB)
-_YAML_DEPTH = 32  # lists and mappings inside one another
-
-
-class _Refused(MarkedYAMLError):
-    """YAML that is valid but that the project's files do not take (``_PlainYamlLoader``)."""
-
-
-class _PlainYamlLoader(yaml.SafeLoader):
-    """YAML as the project's files write it: without anchors and aliases (``&a``, ``*a``), with which
-    a few lines can stand for billions of values ("billion laughs"), refused when the parser meets
-    the first, before anything is built; and lists and mappings at most ``_YAML_DEPTH`` deep."""
-
-    _depth = 0
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise _Refused(problem="YAML anchors and aliases (&name, *name) are not allowed here: write each "
-                                   "value out", problem_mark=event.start_mark)
-        if self._depth >= _YAML_DEPTH:
-            raise _Refused(problem=f"lists and mappings nest more than {_YAML_DEPTH} deep",
-                           problem_mark=event.start_mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
 def read_yaml(path: str | Path, what: str) -> dict:
     """The mapping a YAML file (a preset, a grid file: ``what``) holds; FileNotFoundError or ValueError
     naming the file (and the line) if it is missing, not a file, over 64 KiB, not text, not YAML as the
-    project writes it (no anchors or aliases: ``_PlainYamlLoader``) or not a mapping."""
+    project writes it (no anchors or aliases: ``PlainYamlLoader``) or not a mapping."""
     path = Path(path)
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a folder; a pipe or a device could block or never end
@@ -255,7 +226,7 @@ def read_yaml(path: str | Path, what: str) -> dict:
         raise ValueError(f"the {what} {path} is not text (UTF-8): byte {data[error.start]:#04x} at position "
                          f"{error.start}") from None
     try:
-        loader = _PlainYamlLoader(text)
+        loader = PlainYamlLoader(text)
     except ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
         raise ValueError(f"{path}, line {line}: not valid YAML: character #x{error.character:04x} is not allowed "
@@ -281,7 +252,7 @@ def _yaml_problem(path: Path, error: MarkedYAMLError) -> str:
     where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else f"{path}"
     problem = f"{error.problem} ({error.context})" if error.context else f"{error.problem}"
     problem = problem if len(problem) <= 120 else problem[:119] + "…"
-    return f"{where}: {problem}" if isinstance(error, _Refused) else f"{where}: not valid YAML: {problem}"
+    return f"{where}: {problem}" if isinstance(error, YamlRefused) else f"{where}: not valid YAML: {problem}"
 
 
 def load_preset(path: str | Path) -> dict:
