@@ -279,8 +279,9 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
         kernels_as_nobody, tmp_path, monkeypatch, capfd):
     """As root, with 2 jobs: a notebook that deletes every notebook and dataset file it can find, one that
     kills the grader, one that prints 100 MB, one that writes into the project, the class and the
-    executed copies, and one whose kernel dies leaving a process behind, graded beside two honest ones. Every file of the class, the project's lessons and
-    the datasets is unchanged; the honest notebooks get their grades; the table is in the order given."""
+    executed copies, and one whose kernel dies leaving a process behind, graded beside two honest ones.
+    Every file of the class, the project and the datasets is unchanged; the honest notebooks get their
+    grades; the table is in the order given; nothing the kernels started is left running."""
     classroom, project = world_readable_folder(), world_readable_folder()
     try:
         (project / "data" / "cifar-10-batches-py").mkdir(parents=True)

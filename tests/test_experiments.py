@@ -23,7 +23,6 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from seresnet_lib.cli import main
 from seresnet_lib.lab import Row, collect, grid, load_results, results, summarize, sweep
-from seresnet_lib.lab import grid as grid_module
 from seresnet_lib.paths import RESULTS
 from seresnet_lib.training.config import load_preset
 
@@ -155,14 +154,14 @@ def test_a_second_sweep_waits_for_runs_another_is_training_and_a_killed_sweep_le
     (SIGKILL) trains it itself. A's workers, their kernels and its resource tracker all end with it."""
     hold = tmp_path / "hold"
     hold.touch()
-    grid = [{"width": [8]}, {"width": [16], "wait_while": [str(hold)]}]
+    settings = [{"width": [8]}, {"width": [16], "wait_while": [str(hold)]}]
     grid_file = tmp_path / "grid.yaml"
-    grid_file.write_text(yaml.safe_dump({"notebook": str(notebook), "grid": grid, "out_dir": str(tmp_path / "sweep")},
-                                        sort_keys=False))
+    spec = {"notebook": str(notebook), "grid": settings, "out_dir": str(tmp_path / "sweep")}
+    grid_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     first = subprocess.Popen([sys.executable, "-m", "seresnet_lib", "sweep", str(grid_file), "--jobs", "2"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        folder = tmp_path / "sweep" / grid_module.Trial({"width": 16, "wait_while": str(hold)}, 0).name
+        folder = tmp_path / "sweep" / grid.Trial({"width": 16, "wait_while": str(hold)}, 0).name
         wait_until(lambda: (folder / "kernel.pid").exists()
                    and results.read_record(tmp_path / "sweep" / "width=8-seed=0") is not None)
         children = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if parent_of(pid) == first.pid]
@@ -176,7 +175,7 @@ def test_a_second_sweep_waits_for_runs_another_is_training_and_a_killed_sweep_le
                 hold.unlink()
 
         lines = []
-        outcomes = sweep(notebook, grid, tmp_path / "sweep", seeds=[0], progress=on_line)
+        outcomes = sweep(notebook, settings, tmp_path / "sweep", seeds=[0], progress=on_line)
     finally:
         first.kill()
         first.wait()
@@ -319,5 +318,5 @@ def test_a_sweep_into_a_read_only_file_system_is_refused_before_any_run(notebook
         assert main(["sweep", str(grid_file), "--out-dir", str(read_only)]) == 2
     finally:
         subprocess.run(["umount", str(read_only)], check=True)
-    assert capsys.readouterr().err == (f"error: cannot write in the sweep's folder {read_only} (Read-only file system); "
-                                       f"choose a folder you can write to\n")
+    assert capsys.readouterr().err == (f"error: cannot write in the sweep's folder {read_only} (Read-only file "
+                                       f"system); choose a folder you can write to\n")

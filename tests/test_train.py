@@ -22,10 +22,9 @@ from seresnet_lib import ResNet, ResNetConfig, count_parameters
 from seresnet_lib.cli import main
 from seresnet_lib.model.layers import Bottleneck
 from seresnet_lib.seeding import seed_everything
-from seresnet_lib.training import (TrainingDiverged, build_model, check_run_folder, confusion_matrix, evaluate, fit,
-                                   loop, make_optimizer, per_class_accuracy, predict, run as run_module,
-                                   share_of_mistakes_within_groups, steps, train_one_epoch)
-from seresnet_lib.training import cli as training_cli
+from seresnet_lib.training import (TrainingDiverged, build_model, check_run_folder, cli as training_cli,
+                                   confusion_matrix, evaluate, fit, loop, make_optimizer, per_class_accuracy, predict,
+                                   run as run_module, share_of_mistakes_within_groups, steps, train_one_epoch)
 from seresnet_lib.training.config import TrainConfig
 from seresnet_lib.training.data import CLASS_GROUPS, load_dataset
 from seresnet_lib.training.folders import DiskFull, RunInUse, hold
