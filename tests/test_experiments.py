@@ -23,6 +23,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from seresnet_lib.cli import main
 from seresnet_lib.lab import Row, collect, grid, load_results, results, summarize, sweep
+from seresnet_lib.lab.sweep import _run_trial as run_trial
 from seresnet_lib.paths import RESULTS
 from seresnet_lib.training.config import load_preset
 
@@ -320,3 +321,13 @@ def test_a_sweep_into_a_read_only_file_system_is_refused_before_any_run(notebook
         subprocess.run(["umount", str(read_only)], check=True)
     assert capsys.readouterr().err == (f"error: cannot write in the sweep's folder {read_only} (Read-only file "
                                        f"system); choose a folder you can write to\n")
+
+
+def test_a_run_another_sweep_completed_after_this_one_looked_is_not_trained_again(notebook, tmp_path):
+    """Two sweeps that start together both find a run to do; the one that gets it second finds it
+    complete once it holds it, and skips it instead of training it again."""
+    [first] = sweep(notebook, {"width": [8]}, tmp_path, seeds=[0], progress=lambda line: None)
+    trained_by = (tmp_path / first.run.name / "kernel.pid").read_text()
+    base = {k: v for k, v in grid.notebook_parameters(notebook).items() if k not in grid.SET_BY_SWEEP}
+    again = run_trial(notebook, tmp_path / first.run.name, first.run, base)  # as the second sweep would
+    assert again.status == "skipped" and (tmp_path / first.run.name / "kernel.pid").read_text() == trained_by

@@ -206,14 +206,15 @@ def _run_trial(notebook: Path, run_dir: Path, run: Trial, base_params: dict, thr
 
     The lesson writes its own run inside ``run_dir`` (``run-001/``); a stopped or failed run is
     started again from the beginning. ``threads``: the CPU threads its kernel may use. A run that
-    another sweep holds is "busy"; with ``wait``, it is waited for, and skipped if it completed.
+    another sweep holds is "busy"; with ``wait``, it is waited for. A run found complete once held
+    (another sweep completed it) is skipped.
     """
     parameters = trial_parameters(run, base_params)
     run_dir.mkdir(parents=True, exist_ok=True)
     while True:
         try:
             with hold(run_dir):
-                if wait and _complete_before(run_dir, parameters):
+                if _complete_before(run_dir, parameters):  # another sweep completed it since this one looked
                     return TrialOutcome(run, "skipped", read_record(run_dir)["seconds"],
                                         metrics=trial_metrics(run_dir))
                 return _train_trial(notebook, run_dir, run, parameters, threads, runner)
