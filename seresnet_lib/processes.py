@@ -1,7 +1,8 @@
 """Processes that do not outlive the work they were started for (Linux; elsewhere a no-op).
 
-A sweep's workers die with the sweep (``die_with_parent``), and a kernel that ran a student's
-notebook is ended with every process it started in its session (``end_session``).
+A sweep's workers die with the sweep (``die_with_parent``). A kernel that ran a student's
+notebook is ended with every process it started in its session (``end_session``), and a
+process that left the session is adopted when its parent dies and ended too (``adopting_orphans``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
 
 
 def die_with_parent() -> None:
@@ -51,3 +55,71 @@ def end_session(session: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+@contextmanager
+def adopting_orphans() -> Iterator[Callable[[Collection[int]], None]]:
+    """While the block runs, a process orphaned anywhere below this one becomes its child (Linux's
+    child subreaper) instead of init's, where it could live on unseen.
+
+    Yields ``end_strays(keep)``: SIGKILL this process's children that were not there when the
+    block began, except ``keep``, with every process below them, and reap them. On leaving the
+    block, all of them are ended.
+    """
+    if not sys.platform.startswith("linux"):
+        yield lambda keep: None
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    was = ctypes.c_int(0)
+    libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0)
+    before = set(_children_of(os.getpid()))
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+    def end_strays(keep: Collection[int] = ()) -> None:
+        for _ in range(100):  # each round adopts the children of those it killed
+            strays = [pid for pid in _children_of(os.getpid()) if pid not in before and pid not in keep]
+            if not strays:
+                return
+            parents = _parents()
+            for pid in strays:
+                for member in [pid, *_descendants(pid, parents)]:
+                    try:
+                        os.kill(member, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            for pid in strays:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:  # reaped by whoever started it
+                    pass
+
+    try:
+        yield end_strays
+    finally:
+        end_strays()
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, was.value, 0, 0, 0)
+
+
+def _parents() -> dict[int, int]:
+    """Each running process's parent, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    return parents
+
+
+def _children_of(pid: int) -> list[int]:
+    return [child for child, parent in _parents().items() if parent == pid]
+
+
+def _descendants(pid: int, parents: dict[int, int]) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found

@@ -33,6 +33,7 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from ..paths import display
+from ..processes import adopting_orphans
 from .checks import CHECK_MIME
 from .copies import EXERCISE, exercise_cells, fingerprint, tags
 from .sandbox import OUTPUT_CUT, KernelUser, Limits, Scratch, remove_stale_scratch, run_in_scratch
@@ -215,7 +216,7 @@ def _with_output_cuts(outcomes: list[Grade], notebook: NotebookNode, spans: dict
 
 
 async def _check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Path, limits: Limits,
-                         parameters: dict | None, user: KernelUser | None) -> list[Grade]:
+                         parameters: dict | None, user: KernelUser | None, end_strays) -> list[Grade]:
     """Run a copy of a student's notebook in a scratch folder of its own, save the executed copy, grade it."""
     name = display(path)
     try:
@@ -228,7 +229,7 @@ async def _check_notebook(path: Path, exercises: dict[str, Exercise], executed_p
         shutil.copyfile(path, scratch.notebook)
         scratch.give_to_user(scratch.notebook)
         try:
-            stopped = await run_in_scratch(notebook, scratch, limits)
+            stopped = await run_in_scratch(notebook, scratch, limits, end_strays)
         except Exception as error:  # the kernel could not start, or the notebook is malformed
             reason = f"could not run it: {type(error).__name__}: {error}".splitlines()[0]
             return [Grade(name, "", "", CRASHED, reason)]
@@ -318,7 +319,8 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
             try:
                 if not stopping.is_set():
                     progress(f"checking {display(unique[i])} ...")
-                    grades = await _check_notebook(unique[i], exercises, targets[i], limits, parameters, user)
+                    grades = await _check_notebook(unique[i], exercises, targets[i], limits, parameters, user,
+                                                   end_strays)
                     if not stopping.is_set():  # a notebook stopped by Ctrl-C is not graded, so --resume runs it
                         done[i] = grades
                         book.add(grades)
@@ -341,7 +343,7 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
         finally:
             finished.set()
 
-    with _terminate_as_interrupt():
+    with _terminate_as_interrupt(), adopting_orphans() as end_strays:
         threading.Thread(target=run_loop, name="grading").start()
         try:
             while not finished.wait(0.2):

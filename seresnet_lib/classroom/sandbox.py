@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from ..processes import end_session
 
 OUTPUT_CUT = "output_cut"  # a cell's metadata key: how many characters of output were left out
 _PREFIX = "seresnet-check-"  # and the grader's process id: seresnet-check-<pid>-<random>
+_RUNNING: set[_ScratchKernelManager] = set()  # the kernels of the notebooks being graded now
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class _CappedClient(NotebookClient):
         self.max_output = max_output
         self.kept: dict[int, int] = {}
         self.cut: dict[int, int] = {}
+        self.running = 0
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg["content"]
@@ -214,6 +217,7 @@ class _CappedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
     async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+        self.running = cell_index  # where a timeout or a dead kernel stops the notebook
         try:
             return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
         finally:
@@ -234,12 +238,15 @@ def _size(content: dict) -> int:
     return sum(len(value) if isinstance(value, str) else len(str(value)) for value in content.get("data", {}).values())
 
 
-async def run_in_scratch(notebook: NotebookNode, scratch: Scratch, limits: Limits) -> tuple[int, str] | None:
+async def run_in_scratch(notebook: NotebookNode, scratch: Scratch, limits: Limits,
+                         end_strays: Callable[[set[int]], None] | None = None) -> tuple[int, str] | None:
     """Run every cell of ``notebook`` in place, in ``scratch``, going on past errors.
 
     Saved outputs are cleared first and no cell is skipped, so every output read later comes from
     this run. Returns where and why the run stopped early (a cell over the time limit, a dead
-    kernel) as (cell index, reason), or None. Whatever the kernel started is ended with it.
+    kernel) as (cell index, reason), or None. Whatever the kernel started is ended with it: the
+    processes in its session, and with ``end_strays`` (``processes.adopting_orphans``) those that
+    left it, keeping the kernels of other notebooks still running.
     """
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -247,6 +254,7 @@ async def run_in_scratch(notebook: NotebookNode, scratch: Scratch, limits: Limit
     manager = _ScratchKernelManager(scratch, kernel_name="python3")
     client = _CappedClient(notebook, limits.max_output, km=manager, timeout=limits.timeout, allow_errors=True,
                            skip_cells_with_tag="", resources={"metadata": {"path": str(scratch.folder)}})
+    _RUNNING.add(manager)
     try:
         await client.async_execute(env=scratch.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    **scratch.popen_options())
@@ -257,8 +265,11 @@ async def run_in_scratch(notebook: NotebookNode, scratch: Scratch, limits: Limit
     else:
         return None
     finally:
+        _RUNNING.discard(manager)
         if manager.kernel_session is not None:  # its processes, once nbclient has shut it down
             end_session(manager.kernel_session)
-    started = [i for i, cell in enumerate(notebook.cells) if cell.get("execution_count")] or [0]
-    return started[-1], reason
+        if end_strays is not None:
+            end_strays({kernel.provisioner.process.pid for kernel in _RUNNING
+                        if kernel.provisioner is not None and kernel.provisioner.process is not None})
+    return client.running, reason
 
