@@ -8,6 +8,7 @@ graded, and the command line on small notebooks.
 import csv
 import hashlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -278,7 +279,7 @@ def kernels_as_nobody():
 def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_honest_ones_are_graded_right(
         kernels_as_nobody, tmp_path, monkeypatch, capfd):
     """As root, with 2 jobs: a notebook that deletes every notebook and dataset file it can find, one that
-    kills the grader, one that prints 100 MB, one that writes into the project, the class and the
+    kills the grader, one that prints 100 MB and then without end, one that writes into the project, the class and the
     executed copies, and one whose kernel dies leaving processes behind, graded beside two honest ones.
     Every file of the class, the project and the datasets is unchanged; the honest notebooks get their
     grades; the table is in the order given; nothing the kernels started is left running."""
@@ -312,7 +313,8 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
                                   exercise("start\ncheck()", exercise_id="09.1")),  # and this one is as handed out
             "deleter": small_notebook(deleter, passes()),
             "killer": small_notebook(code("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"), passes()),
-            "printer": small_notebook(code("for _ in range(100):\n    print('x' * 1_000_000)"), passes()),
+            "printer": small_notebook(code("for _ in range(100):\n    print('x' * 1_000_000)"),
+                                      code("while True:\n    print('x' * 10_000)"), passes()),
             "writer": small_notebook(writer, passes()),
             "zombie": small_notebook(code("import os, subprocess\nfor apart in [{'process_group': 0}, "
                                           "{'start_new_session': True}]:\n"
@@ -346,11 +348,16 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
     assert table[0][3].startswith("The order is (channels, height, width)")
     assert table[2][3] == "cell 1 (import missing_module): ModuleNotFoundError: No module named 'missing_module'"
     assert table[5][3].endswith("PermissionError: [Errno 1] Operation not permitted")
-    assert table[7][3] == "done [output of cell 1 cut (99,000,100 characters over --max-output)]"
+    cut = re.fullmatch(r"done \[output of cell 1 cut \(([\d,]+) characters over --max-output\); "
+                       r"output of cell 2 cut \(([\d,]+) characters over --max-output\)\]", table[7][3])
+    assert 10_000_000 < int(cut[1].replace(",", "")) <= 99_000_100  # stopped after ten times the limit, or done
+    assert int(cut[2].replace(",", "")) > 10_000_000  # the endless printer was stopped, long before --timeout
     executed = tmp_path / "checked" / classroom.name
     printed = read(executed / "printer.ipynb")
-    assert (executed / "printer.ipynb").stat().st_size < 1_100_000
-    assert "99,000,100 more characters of output were left out" in printed.cells[0].outputs[-1].text
+    assert (executed / "printer.ipynb").stat().st_size < 2_100_000  # two cells of 1,000,000 characters
+    for cell, characters in zip(printed.cells, cut.groups()):
+        assert cell.outputs[-1].text.startswith(f"[grading: {characters} more characters of output were left out; "
+                                                f"the cell was stopped; a cell may keep 1,000,000")
     deleted = read(executed / "deleter.ipynb").cells[0].outputs[0].text
     assert deleted.startswith("images\n")  # the datasets can be read
     assert "refused " + str(alice) + " Permission denied" in deleted

@@ -12,6 +12,7 @@ submissions, the project, the datasets or another scratch folder.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -35,6 +36,7 @@ from ..processes import end_session
 OUTPUT_CUT = "output_cut"  # a cell's metadata key: how many characters of output were left out
 _PREFIX = "seresnet-check-"  # and the grader's process id: seresnet-check-<pid>-<random>
 _RUNNING: set[_ScratchKernelManager] = set()  # the kernels of the notebooks being graded now
+_FLOOD = 10  # a cell whose output goes over this many times --max-output is stopped
 
 
 @dataclass(frozen=True)
@@ -194,13 +196,15 @@ class _ScratchKernelManager(AsyncKernelManager):
 
 class _CappedClient(NotebookClient):
     """A NotebookClient that keeps at most ``max_output`` characters of each cell's output: what
-    comes after is counted, left out, and marked in the cell."""
+    comes after is counted, left out, and marked in the cell. A cell that goes on printing (past
+    ``_FLOOD`` times as much) is interrupted, since the grader must still receive what it leaves out."""
 
     def __init__(self, notebook: NotebookNode, max_output: int, **kwargs):
         super().__init__(notebook, **kwargs)
         self.max_output = max_output
         self.kept: dict[int, int] = {}
         self.cut: dict[int, int] = {}
+        self.flooded: set[int] = set()
         self.running = 0
 
     def output(self, outs, msg, display_id, cell_index):
@@ -209,6 +213,9 @@ class _CappedClient(NotebookClient):
         room = self.max_output - self.kept.get(cell_index, 0)
         if size > room:
             self.cut[cell_index] = self.cut.get(cell_index, 0) + size - max(room, 0)
+            if self.cut[cell_index] > _FLOOD * self.max_output and cell_index not in self.flooded:
+                self.flooded.add(cell_index)  # the cell is stopped, as the grader can take only so much
+                asyncio.ensure_future(self.km.interrupt_kernel())
             if msg["msg_type"] != "stream" or room <= 0:
                 return None
             content["text"] = content["text"][:room]
@@ -223,9 +230,10 @@ class _CappedClient(NotebookClient):
         finally:
             if self.cut.get(cell_index):
                 cut = self.cut[cell_index]
+                stopped = "; the cell was stopped" if cell_index in self.flooded else ""
                 cell.metadata[OUTPUT_CUT] = cut
                 cell.outputs.append(new_output("stream", name="stderr", text=(
-                    f"[grading: {cut:,} more characters of output were left out; a cell may keep "
+                    f"[grading: {cut:,} more characters of output were left out{stopped}; a cell may keep "
                     f"{self.max_output:,} (--max-output)]\n")))
 
 
