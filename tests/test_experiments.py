@@ -173,18 +173,19 @@ def test_a_second_sweep_waits_for_runs_another_is_training_and_a_killed_sweep_le
             lines.append(line)
             if "another sweep is training it" in line:
                 first.kill()
-                hold.unlink()
+                wait_until(lambda: not any(alive(pid) for pid in [kernel, *children]), seconds=10)  # all with it
+                hold.unlink()  # only then: A's kernel must not go on writing beside B's
 
         lines = []
         outcomes = sweep(notebook, settings, tmp_path / "sweep", seeds=[0], progress=on_line)
     finally:
         first.kill()
         first.wait()
-    assert [o.status for o in outcomes] == ["skipped", "complete"]
+    assert [o.status for o in outcomes] == ["skipped", "complete"], outcomes[1].error
     assert lines[:2] == ["[1/2] width=8-seed=0: complete before, skipped",
                          f"[2/2] {folder.name}: another sweep is training it; waiting for it after the others"]
     assert int((folder / "kernel.pid").read_text().split()[1]) == os.getpid()  # trained by B, in this process
-    wait_until(lambda: not any(alive(pid) for pid in [kernel, *children]), seconds=10)
+    assert not any(alive(pid) for pid in [kernel, *children])  # the workers, their kernels, the resource tracker
 
 
 def test_summarize_leaves_runs_that_did_not_complete_out_of_the_mean_and_counts_them():
