@@ -378,7 +378,8 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
 def test_the_rows_of_a_grader_that_died_survive_and_resume_grades_only_the_rest(kernels_as_nobody, tmp_path,
                                                                                   monkeypatch, capsys):
     """With --user root (kernels as the grader's own account) a notebook can kill the grader: the rows
-    written before it are kept, and --resume (kernels as nobody) grades only the notebooks not graded."""
+    written before it are kept, and --resume (kernels as nobody) grades only the notebooks not graded.
+    A later call for one notebook replaces its rows and keeps the others'."""
     for name, cells in [("1_first", [passes("first")]), ("2_killer", [code("import os\nos.kill(os.getppid(), 9)"),
                                                                       passes()]),
                         ("3_last", [passes("last")])]:
@@ -400,6 +401,12 @@ def test_the_rows_of_a_grader_that_died_survive_and_resume_grades_only_the_rest(
     assert [(row[0], row[3]) for row in rows[1:]] == [("1_first.ipynb", "passed"), ("2_killer.ipynb", "crashed"),
                                                       ("2_killer.ipynb", "passed"), ("3_last.ipynb", "passed")]
     assert rows[2][4] == "cell 1 (import os): PermissionError: [Errno 1] Operation not permitted"
+    nbformat.write(small_notebook(passes("last, handed in again")), tmp_path / "3_last.ipynb")
+    assert main(["check", "3_last.ipynb"]) == 0  # a later call replaces its own rows and keeps the others
+    rows = list(csv.reader(open(tmp_path / "checked" / "grades.csv", newline="")))
+    assert [(row[0], row[4]) for row in rows[1:]] == [
+        ("1_first.ipynb", "first"), ("2_killer.ipynb", rows[2][4]), ("2_killer.ipynb", "done"),
+        ("3_last.ipynb", "last, handed in again")]
 
 
 def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_path, capsys, monkeypatch):
@@ -423,6 +430,7 @@ def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_p
 
 
 def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
+    not_grades = LESSONS[0].parent / "results" / "reference_sweep.csv"  # a CSV whose rows would be kept
     for argv, message in [(["check", str(tmp_path / "missing.ipynb")], "no such notebook"),
                           (["check", str(tmp_path)], "no notebooks in"),
                           (["check", str(LESSONS[0]), "--timeout", "0"], "--timeout must be at least 1, got 0"),
@@ -430,6 +438,7 @@ def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
                           (["check", str(LESSONS[0]), "--out-dir", str(ROOT)],
                            "would put executed copies among the notebooks being checked"),
                           (["check", str(LESSONS[0]), "--csv", str(LESSONS[0])], "would overwrite a notebook"),
+                          (["check", str(LESSONS[0]), "--csv", str(not_grades)], "is not a grades table (columns"),
                           (["check", str(LESSONS[0]), "--csv", str(LESSONS[0] / "grades.csv")], "is a file, not a"),
                           (["check", str(LESSONS[0]), "--out-dir", str(LESSONS[0])], "is a file; give a folder")]:
         with pytest.raises(SystemExit) as exit_:

@@ -74,7 +74,8 @@ def check(argv: list[str], prog: str) -> int:
     parser.add_argument("--out-dir", type=Path, default=Path("checked"),
                         help="where the executed copies go (default: checked)")
     parser.add_argument("--csv", type=Path, help="the table for a gradebook (default: OUT_DIR/grades.csv), "
-                                                 "written as each notebook is graded")
+                                                 "written as each notebook is graded; the rows of notebooks not "
+                                                 "graded now are kept")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows the CSV has, and grade only the notebooks it has none for")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own kernel "
@@ -100,7 +101,7 @@ def check(argv: list[str], prog: str) -> int:
     csv_path = args.csv or args.out_dir / "grades.csv"
     try:
         grading.check_destinations(notebooks, args.out_dir, csv_path)
-        if args.resume and csv_path.exists():
+        if csv_path.exists():  # its rows are kept: it must be a grades table
             grading.read_grades_csv(csv_path)
         users = sandbox.kernel_users(args.user)
         for user in dict.fromkeys(users):

@@ -291,8 +291,9 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     """Grade each notebook, ``jobs`` at a time; one that crashes is reported and the others are still graded.
 
     Kernels running at once take turns with ``users`` (None: the grader's own account). Each
-    notebook's rows go to the ``gradebook`` CSV as soon as it is graded; with ``resume``, notebooks
-    that already have rows there are not run again. The outcomes come in the order of ``paths``.
+    notebook's rows go to the ``gradebook`` CSV as soon as it is graded, in place of the rows it had
+    there; the rows of other notebooks are kept. With ``resume``, notebooks that already have rows
+    there are not run again. The outcomes come in the order of ``paths``.
     Ctrl-C (or SIGTERM) stops the notebooks being graded: they and those not started get a line
     saying so, and no row in the CSV, so that ``resume`` grades them.
     """
@@ -300,11 +301,13 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     targets = executed_copy_paths(unique, out_dir)
     exercises = lesson_exercises(lessons)
     remove_stale_scratch()
-    earlier = read_grades_csv(gradebook) if resume and gradebook and gradebook.exists() else {}
-    done = {i: earlier[display(path)] for i, path in enumerate(unique) if display(path) in earlier}
+    earlier = read_grades_csv(gradebook) if gradebook and gradebook.exists() else {}
+    names = {display(path) for path in unique}
+    others = [grade for name, grades in earlier.items() if name not in names for grade in grades]
+    done = {i: earlier[display(path)] for i, path in enumerate(unique) if resume and display(path) in earlier}
     for i in done:
         progress(f"{display(unique[i])}: graded before, kept (--resume)")
-    book = _Gradebook(gradebook, [grade for grades in done.values() for grade in grades])
+    book = _Gradebook(gradebook, others + [grade for grades in done.values() for grade in grades])
 
     stopping = threading.Event()
     tasks: list[asyncio.Future] = []
@@ -354,8 +357,7 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
                 stop()
             finished.wait()
     graded = [grade for i in range(len(unique)) for grade in done.get(i, [])]
-    names = {display(path) for path in unique}
-    book.rewrite([grade for name, grades in earlier.items() if name not in names for grade in grades] + graded)
+    book.rewrite(others + graded)
     stopped = "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it"
     return [grade for i, path in enumerate(unique) for grade in done.get(i, [Grade(display(path), "", "", CRASHED,
                                                                                    stopped)])]
@@ -410,10 +412,10 @@ def read_grades_csv(path: Path) -> dict[str, list[Grade]]:
         with open(path, newline="", encoding="utf-8") as file:
             rows = list(csv.reader(file))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"cannot resume from {display(path)}: {error}") from None
+        raise ValueError(f"cannot read the grades in {display(path)}: {error}") from None
     if not rows or rows[0] != _COLUMNS or any(len(row) != len(_COLUMNS) for row in rows[1:]):
-        raise ValueError(f"cannot resume from {display(path)}: it is not a grades table "
-                         f"(columns {', '.join(_COLUMNS)})")
+        raise ValueError(f"{display(path)} is not a grades table (columns {', '.join(_COLUMNS)}), and its rows "
+                         f"would be kept: give --csv another file, or move it away")
     grades: dict[str, list[Grade]] = {}
     for row in rows[1:]:
         grades.setdefault(row[0], []).append(Grade(*row))
