@@ -382,8 +382,7 @@ class _Gradebook:
 
     def __init__(self, path: Path | None, kept: Sequence[Grade]):
         self.path = path
-        if path is not None:
-            write_grades_csv(kept, path)
+        self.rewrite(kept)  # at once, as a whole: a grader killed now leaves the rows it found
 
     def add(self, grades: Sequence[Grade]) -> None:
         if self.path is not None:
@@ -394,6 +393,7 @@ class _Gradebook:
 
     def rewrite(self, grades: Sequence[Grade]) -> None:
         if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.tmp")
             write_grades_csv(grades, temporary)
             os.replace(temporary, self.path)
