@@ -334,6 +334,8 @@ def test_measuring_a_wrong_block_says_which_module_failed_in_one_line():
         (8_192, False, "also have a bias"),
         (4_096, False, "one of the two layers"),
         (1_000, False, "Not quite"),
+        (8_464.0, True, "8,464 is right"),
+        (8_464.5, False, "Give the answer as a whole number, got 8464.5"),
     ],
 )
 def test_se_parameter_count(answer, passed, message):
@@ -438,6 +440,8 @@ def test_resnet101_mistakes(model, message):
         (390, 50_000, 128, False, "The 80 images left after 390 full batches make one more"),
         (50_000 / 128, 50_000, 128, False, "Steps are whole"),
         ("391", 50_000, 128, False, "Give the answer as a number"),
+        (391.0, 50_000, 128, True, "391 is right"),
+        (True, 50_000, 128, False, "Give the answer as a number"),
         (501, 50_000, 100, False, "Not quite"),
     ],
 )
@@ -478,7 +482,9 @@ SE_BLOCKS = ((256, 3), (512, 4), (1024, 6), (2048, 3))  # output channels and bl
         (sum(2 * c * c // 16 + c // 16 + c for c, _ in SE_BLOCKS), 16, (1, 2, 3, 4), False, "one SE module per stage"),
         (sum(b * (2 * (c // 4) ** 2 // 16 + c // 64 + c // 4) for c, b in SE_BLOCKS), 16, (1, 2, 3, 4), False,
          "256, 512, 1024 and 2048 channels"),
-        (2.5e6, 16, (1, 2, 3, 4), False, "whole number"),
+        (2.5e6 + 0.5, 16, (1, 2, 3, 4), False, "whole number"),
+        (float(28_088_024 - 25_557_032), 16, (1, 2, 3, 4), True, "2,530,992 is right"),  # what / gives
+        (True, 16, (1, 2, 3, 4), False, "whole number"),
         (1, 16, (1, 2, 3, 4), False, "Not quite: add up, over the 16 blocks"),
     ],
 )

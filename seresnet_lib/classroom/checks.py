@@ -57,6 +57,15 @@ def _not_done(what: str) -> CheckResult:
     return CheckResult(False, f"Not done yet: replace None with {what}.", done=False)
 
 
+def _whole_number(answer) -> int | None:
+    """A count given as ``5029888`` or ``5029888.0`` (what / gives) as an int; None for anything else."""
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        return None
+    if isinstance(answer, numbers.Integral):
+        return int(answer)
+    return int(answer) if math.isfinite(answer) and float(answer).is_integer() else None
+
+
 def _not_a_module(obj, what: str) -> CheckResult | None:
     if obj is None:
         return _not_done(f"your {what}")
@@ -372,8 +381,8 @@ def check_se_parameter_count(answer, channels: int, reduction: int) -> CheckResu
     """``answer``: the parameters of one SE module on ``channels`` channels with ratio ``reduction``."""
     if answer is None:
         return _not_done("a number")
-    if not isinstance(answer, numbers.Real):
-        return _fail(f"Give the answer as a number, got {answer!r}.")
+    if (answer := _whole_number(given := answer)) is None:
+        return _fail(f"Give the answer as a whole number, got {given!r}.")
     expected = count_parameters(SqueezeExcitation(channels, reduction))
     hidden = channels // reduction
     if answer == expected:
@@ -489,8 +498,9 @@ def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
     """``answer``: optimizer steps in one epoch over ``images`` images in batches of ``batch_size``."""
     if answer is None:
         return _not_done("a number")
-    if not isinstance(answer, numbers.Real):
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         return _fail(f"Give the answer as a number, got {answer!r}.")
+    answer = answer if _whole_number(answer) is None else _whole_number(answer)  # 391.0 as 391
     full, rest = divmod(images, batch_size)
     expected = full + (rest > 0)
     if answer == expected:
@@ -538,8 +548,8 @@ def check_se_cost(answer, reduction: int, stages: tuple[int, ...] = (1, 2, 3, 4)
     """``answer``: the parameters SE adds to ResNet-50 (1000 classes) at ``reduction``, in ``stages``."""
     if answer is None:
         return _not_done("a whole number")
-    if not isinstance(answer, numbers.Integral):
-        return _fail(f"Give the answer as a whole number, got {answer!r}.")
+    if (answer := _whole_number(given := answer)) is None:
+        return _fail(f"Give the answer as a whole number, got {given!r}.")
     with torch.device("meta"):  # counting needs no weights
         expected = (count_parameters(ResNet(ResNetConfig(reduction=reduction, se_stages=stages)))
                     - count_parameters(ResNet(ResNetConfig(reduction=None))))
