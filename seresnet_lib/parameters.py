@@ -17,7 +17,7 @@ from .paths import display
 
 _WORDS = {"true": True, "false": False, "null": None, "none": None}
 
-_YAML_DEPTH = 32  # lists and mappings inside one another
+YAML_DEPTH = 32  # lists and mappings inside one another, in a YAML file or a value a sweep takes
 
 
 class YamlRefused(MarkedYAMLError):
@@ -27,7 +27,7 @@ class YamlRefused(MarkedYAMLError):
 class PlainYamlLoader(yaml.SafeLoader):
     """YAML as the project's files write it: without anchors and aliases (``&a``, ``*a``), with which
     a few lines can stand for billions of values ("billion laughs"), refused when the parser meets
-    the first, before anything is built; and lists and mappings at most ``_YAML_DEPTH`` deep."""
+    the first, before anything is built; and lists and mappings at most ``YAML_DEPTH`` deep."""
 
     _depth = 0
 
@@ -36,8 +36,8 @@ class PlainYamlLoader(yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise YamlRefused(problem="YAML anchors and aliases (&name, *name) are not allowed here: write each "
                                       "value out", problem_mark=event.start_mark)
-        if self._depth >= _YAML_DEPTH:
-            raise YamlRefused(problem=f"lists and mappings nest more than {_YAML_DEPTH} deep",
+        if self._depth >= YAML_DEPTH:
+            raise YamlRefused(problem=f"lists and mappings nest more than {YAML_DEPTH} deep",
                               problem_mark=event.start_mark)
         self._depth += 1
         try:

@@ -11,7 +11,7 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,29 +32,21 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def _session_members(session: int) -> list[int]:
-    """The process ids in ``session`` (the session of a process started with ``start_new_session``)."""
-    members = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # it ended while we looked
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (command) ": state, ppid, pgrp, session
-            if int(fields[3]) == session:
-                members.append(int(entry.name))
-    return members
-
-
 def end_session(session: int) -> None:
     """SIGKILL every process left in ``session``: its leader and whatever it started, even in other
     process groups. A process that started a session of its own is not found."""
-    for pid in _session_members(session):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    _kill(pid for pid, (_, its_session) in _processes().items() if its_session == session)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists (anyone's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
 
 
 @contextmanager
@@ -81,12 +73,7 @@ def adopting_orphans() -> Iterator[Callable[[Collection[int]], None]]:
             if not strays:
                 return
             parents = _parents()
-            for pid in strays:
-                for member in [pid, *_descendants(pid, parents)]:
-                    try:
-                        os.kill(member, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+            _kill(member for pid in strays for member in [pid, *_descendants(pid, parents)])
             for pid in strays:
                 try:
                     os.waitpid(pid, 0)
@@ -100,17 +87,30 @@ def adopting_orphans() -> Iterator[Callable[[Collection[int]], None]]:
         libc.prctl(_PR_SET_CHILD_SUBREAPER, was.value, 0, 0, 0)
 
 
-def _parents() -> dict[int, int]:
-    """Each running process's parent, from /proc."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
+def _processes() -> dict[int, tuple[int, int]]:
+    """Each running process's parent and session, from /proc (Linux; elsewhere none)."""
+    found = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
-            except OSError:
+            except OSError:  # it ended while we looked
                 continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    return parents
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (command) ": state, ppid, pgrp, session
+            found[int(entry.name)] = (int(fields[1]), int(fields[3]))
+    return found
+
+
+def _parents() -> dict[int, int]:
+    return {pid: parent for pid, (parent, _) in _processes().items()}
+
+
+def _kill(pids: Iterable[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # gone already, or not ours to end
+            pass
 
 
 def _children_of(pid: int) -> list[int]:

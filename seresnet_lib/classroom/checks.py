@@ -500,7 +500,8 @@ def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
         return _not_done("a number")
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         return _fail(f"Give the answer as a number, got {answer!r}.")
-    answer = answer if _whole_number(answer) is None else _whole_number(answer)  # 391.0 as 391
+    if (whole := _whole_number(answer)) is not None:
+        answer = whole  # 391.0 as 391
     full, rest = divmod(images, batch_size)
     expected = full + (rest > 0)
     if answer == expected:

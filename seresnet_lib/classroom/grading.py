@@ -393,7 +393,6 @@ class _Gradebook:
 
     def rewrite(self, grades: Sequence[Grade]) -> None:
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.tmp")
             write_grades_csv(grades, temporary)
             os.replace(temporary, self.path)

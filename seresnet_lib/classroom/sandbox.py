@@ -31,7 +31,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 from ..paths import workdir as project_workdir
-from ..processes import end_session
+from ..processes import end_session, running
 
 OUTPUT_CUT = "output_cut"  # a cell's metadata key: how many characters of output were left out
 _PREFIX = "seresnet-check-"  # and the grader's process id: seresnet-check-<pid>-<random>
@@ -150,18 +150,8 @@ def remove_stale_scratch() -> None:
     """Delete the scratch folders of graders that died (killed, say) before they could."""
     for base in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
         pid = base.name[len(_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not running(int(pid)):
             shutil.rmtree(base, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's
-        return True
-    return True
 
 
 def _kernel_environment(folder: Path, user: KernelUser | None) -> dict[str, str]:

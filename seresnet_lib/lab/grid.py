@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..parameters import parameters_of
+from ..parameters import YAML_DEPTH, parameters_of
 from ..paths import LESSON_05, NOTEBOOKS
 from ..training import TrainConfig, load_preset, read_yaml
 
@@ -36,7 +36,6 @@ _MAX_VALUE_CHARS = 10_000  # one value written out (JSON), each list in it as of
 _NAME_MAX = 255  # a run's folder name, in bytes: the limit of Linux's, macOS's and Windows' file systems
 _SEED_LIMIT = 2**32  # numpy's seeds, and TrainConfig's, are below it
 _QUOTED = 80  # characters of a value a message quotes at most
-_DEPTH = 32  # lists and mappings inside one another, as a preset or grid file may nest them
 _SPEC_TYPES = {"notebook": (str, "the notebook's file name"), "out_dir": (str, "a folder"),
                "base": (dict, "a mapping of parameter: value")}
 
@@ -213,7 +212,7 @@ def _check_value(key: str, value, default, where: str) -> None:
     """``value`` is of the type ``default`` has and at most ``_MAX_VALUE_CHARS`` long written out."""
     if _written_length(value, _MAX_VALUE_CHARS) > _MAX_VALUE_CHARS:
         raise ValueError(f"{where}: {key}={_short(value)} is over {_MAX_VALUE_CHARS:,} characters written out (or "
-                         f"nests more than {_DEPTH} deep)")
+                         f"nests more than {YAML_DEPTH} deep)")
     expected = type(default)
     if default is None or value is None:
         return  # optional parameters (train_size = None) take numbers; the notebook checks further
@@ -241,7 +240,7 @@ def _written_length(value, limit: int, lengths: dict | None = None, depth: int =
     lengths = {} if lengths is None else lengths
     if id(value) not in lengths:
         lengths[id(value)] = limit + 1  # until measured: a list that holds itself never ends
-        if depth < _DEPTH:
+        if depth < YAML_DEPTH:
             items, total = [*value.keys(), *value.values()] if isinstance(value, dict) else value, 2
             for item in items:
                 total += _written_length(item, limit, lengths, depth + 1) + 2
