@@ -23,8 +23,9 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_notebooks import LESSONS, read, solution_cells
 
-from seresnet_lib.classroom import copies, grading, sandbox
+from seresnet_lib.classroom import cli, copies, gradebook, grading, options, sandbox
 from seresnet_lib.classroom.checks import CHECK_MIME
+from seresnet_lib.classroom.options import Parameter
 from seresnet_lib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,21 +208,31 @@ def test_executed_copies_keep_their_paths_and_stay_out_of_the_students_folders(t
         grading.executed_copy_paths([Path("alice/01_stem.ipynb")], Path("."))
 
 
-def test_table_and_csv_have_one_line_per_exercise(tmp_path):
-    outcomes = [grading.Grade("a.ipynb", "01.1", "Output size", "passed", "right", "checked/a.ipynb"),
-                grading.Grade("a.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb"),
-                grading.Grade("b.ipynb", "", "", "crashed", "cell 3 (x): NameError: x")]
+def test_table_csv_and_gradebook_have_a_line_per_exercise_and_per_student(tmp_path):
+    outcomes = [grading.Grade("a/01_stem.ipynb", "01.1", "Output size", "passed", "right", "checked/a.ipynb", "a"),
+                grading.Grade("a/01_stem.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb", "a"),
+                grading.Grade("b/01_stem.ipynb", "", "", "crashed", "cell 3 (x): NameError: x", "", "b")]
     lines = grading.grades_table(outcomes).splitlines()
     assert lines[0].split() == ["notebook", "exercise", "result", "detail"]
-    assert lines[1].split()[:5] == ["a.ipynb", "01.1", "Output", "size", "✓"]
+    assert lines[1].split()[:5] == ["a/01_stem.ipynb", "01.1", "Output", "size", "✓"]
     assert "(whole notebook)" in lines[3] and "✗ crashed" in lines[3]
     assert "+ passed" in grading.grades_table(outcomes, encoding="latin-1")  # where ✓ cannot be printed
-    grading.write_grades_csv(outcomes, tmp_path / "grades.csv")
+    gradebook.write_grades_csv(outcomes, tmp_path / "grades.csv")
     with open(tmp_path / "grades.csv", newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0] == ["notebook", "exercise", "title", "result", "detail", "executed"]
-    assert rows[2] == ["a.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb"]
+    assert rows[0] == ["student", "notebook", "exercise", "title", "result", "detail", "executed", "digest"]
+    assert rows[2] == ["a", "a/01_stem.ipynb", "01.2", "A stem", "not done", "Not done yet", "checked/a.ipynb", ""]
+    assert gradebook.read_grades_csv(tmp_path / "grades.csv") == outcomes
     assert grading.grades_summary(outcomes) == "1 of 2 exercises passed, 0 failed, 1 not done; 1 notebook(s) crashed"
+    # b's notebook crashed before any exercise ran: its lesson's exercises count 0; lesson 02 was not handed in
+    assert gradebook.gradebook(outcomes, {"01": ["01.1", "01.2"], "02": ["02.1"]}) == (
+        ["student", "01.1", "01.2", "02.1", "total", "out_of"], [["a", 1, 0, "", 1, 2], ["b", 0, 0, "", 0, 2]])
+    (tmp_path / "old.csv").write_text("notebook,exercise,title,result,detail,executed\n"
+                                      "class/bob/01_stem.ipynb,01.1,Output size,passed,right,\n")
+    assert [(g.student, g.key) for g in gradebook.read_grades_csv(tmp_path / "old.csv")] == [
+        ("bob", ("bob", "01_stem.ipynb"))]  # a CSV from before students were a column
+    assert [gradebook.student_of(Path(p)) for p in ["class/alice/05_train_cifar10.ipynb", "class/carol.ipynb"]] == [
+        "alice", "carol"]
 
 
 # The command line, on small notebooks (test_rerun.py grades the lessons' own copies)
@@ -390,7 +401,7 @@ def test_the_rows_of_a_grader_that_died_survive_and_resume_grades_only_the_rest(
     assert grader.wait(timeout=120) == -signal.SIGKILL
     assert list(Path(tempfile.gettempdir()).glob(f"seresnet-check-{grader.pid}-*"))  # it could not clean up
     rows = list(csv.reader(open(tmp_path / "checked" / "grades.csv", newline="")))
-    assert [row[0] for row in rows[1:]] == ["1_first.ipynb"]
+    assert [row[1] for row in rows[1:]] == ["1_first.ipynb"]
     first = (tmp_path / "checked" / "1_first.ipynb").stat().st_mtime_ns
     assert main(["check", ".", "--resume"]) == 1
     out = capsys.readouterr().out
@@ -398,35 +409,111 @@ def test_the_rows_of_a_grader_that_died_survive_and_resume_grades_only_the_rest(
     assert (tmp_path / "checked" / "1_first.ipynb").stat().st_mtime_ns == first
     assert not list(Path(tempfile.gettempdir()).glob(f"seresnet-check-{grader.pid}-*"))  # the next one did
     rows = list(csv.reader(open(tmp_path / "checked" / "grades.csv", newline="")))
-    assert [(row[0], row[3]) for row in rows[1:]] == [("1_first.ipynb", "passed"), ("2_killer.ipynb", "crashed"),
+    assert [(row[1], row[4]) for row in rows[1:]] == [("1_first.ipynb", "passed"), ("2_killer.ipynb", "crashed"),
                                                       ("2_killer.ipynb", "passed"), ("3_last.ipynb", "passed")]
-    assert rows[2][4] == "cell 1 (import os): PermissionError: [Errno 1] Operation not permitted"
+    assert rows[2][5] == "cell 1 (import os): PermissionError: [Errno 1] Operation not permitted"
     nbformat.write(small_notebook(passes("last, handed in again")), tmp_path / "3_last.ipynb")
     assert main(["check", "3_last.ipynb"]) == 0  # a later call replaces its own rows and keeps the others
     rows = list(csv.reader(open(tmp_path / "checked" / "grades.csv", newline="")))
-    assert [(row[0], row[4]) for row in rows[1:]] == [
-        ("1_first.ipynb", "first"), ("2_killer.ipynb", rows[2][4]), ("2_killer.ipynb", "done"),
+    assert [(row[1], row[5]) for row in rows[1:]] == [
+        ("1_first.ipynb", "first"), ("2_killer.ipynb", rows[2][5]), ("2_killer.ipynb", "done"),
         ("3_last.ipynb", "last, handed in again")]
 
 
-def test_check_exits_zero_when_every_exercise_passed_and_passes_parameters(tmp_path, capsys, monkeypatch):
-    """-p reaches a notebook with a parameters cell, as papermill's would; the CSV goes where --csv says;
-    the project's data/ is shared with the notebook's scratch folder. The exercise shows a check result as
-    a self-check does (without importing torch, to start quickly)."""
-    (tmp_path / "project" / "data" / "cifar-10-batches-py").mkdir(parents=True)
-    monkeypatch.setattr(sandbox, "project_workdir", lambda: tmp_path / "project")
-    parameters = new_code_cell("images = 50_000")
+def fake_lesson_07(folder: Path) -> Path:
+    """A lesson 07 in miniature: parameters ``run``, ``out_dir`` and ``images``; with ``run=None`` it
+    "trains" a run into ``out_dir`` (a complete metrics.json and a checkpoint); its exercise passes when
+    it was given a run it can read but not change, 500 images and the project's datasets."""
+    parameters = new_code_cell('run = None\nout_dir = "runs/07_inside_se"\nimages = 50_000')
     parameters.metadata["tags"] = ["parameters"]
-    shows_result = (f"import os\nfrom IPython.display import display\n"
-                    f"shared = os.path.isdir(os.path.join(os.environ['SERESNET_WORKDIR'], 'data', "
-                    f"'cifar-10-batches-py'))\n"
-                    f"display({{'text/plain': 'a check', {CHECK_MIME!r}: {{'passed': images == 500 and shared, "
-                    f"'done': True, 'message': f'images={{images}}'}}}}, raw=True)")
-    nbformat.write(small_notebook(parameters, exercise(shows_result, exercise_id="09.1")), tmp_path / "a.ipynb")
-    assert main(["check", str(tmp_path), "-p", "images", "500", "--out-dir", str(tmp_path / "checked"),
-                 "--csv", str(tmp_path / "grades.csv"), "--user", "root"]) == 0
-    assert "09.1 Title  ✓ passed  images=500" in capsys.readouterr().out
-    assert (tmp_path / "grades.csv").is_file()
+    trains = code("import json, os\n"
+                  "if run is None:\n"
+                  "    os.makedirs(os.path.join(out_dir, 'run-001'))\n"
+                  "    open(os.path.join(out_dir, 'run-001', 'checkpoint.pt'), 'w').write('weights')\n"
+                  "    json.dump({'status': 'complete'}, open(os.path.join(out_dir, 'run-001', 'metrics.json'), 'w'))")
+    answer = exercise("answer = None\nfrom IPython.display import display\n"
+                      "try:\n    open(os.path.join(run, 'run-001', 'checkpoint.pt'), 'a').close(); wrote = True\n"
+                      "except (OSError, TypeError):\n    wrote = False\n"
+                      "shared = os.path.isdir(os.path.join(os.environ['SERESNET_WORKDIR'], 'data', "
+                      "'cifar-10-batches-py'))\n"
+                      f"display({{'text/plain': 'a check', {CHECK_MIME!r}: {{'passed': bool(run) and not wrote and "
+                      f"images == 500 and shared and answer == 7, 'done': answer is not None, 'message': "
+                      f"f'answer={{answer}} run={{os.path.basename(str(run))}} wrote={{wrote}} images={{images}} '"
+                      f"f'{{\"<script>alert(1)</script>\" if answer == 6 else \"\"}}'}}}}, raw=True)",
+                      exercise_id="07.1")
+    lesson = folder / "07_inside_se.ipynb"
+    nbformat.write(small_notebook(parameters, trains, answer), lesson)
+    return lesson
+
+
+def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesson_parameters(
+        kernels_as_nobody, tmp_path, monkeypatch, capsys):
+    """Alice, then Bob, then the whole class with --only-changed (so only Carol runs): one grades.csv
+    with every student's rows, gradebook.csv with a row and a total per student, a feedback page each.
+    The first call trains the --shared-run once (lesson 07 as handed out), read-only after; every lesson
+    07 loads it; -p 07:NAME reaches lesson 07 only, and a parameter no notebook has is skipped with a note."""
+    classroom, shared = world_readable_folder(), world_readable_folder()
+    try:
+        (shared / "project" / "data" / "cifar-10-batches-py").mkdir(parents=True)
+        monkeypatch.setattr(sandbox, "project_workdir", lambda: shared / "project")
+        lesson = fake_lesson_07(tmp_path)
+        monkeypatch.setattr(cli, "lessons", lambda: [lesson])
+        for student, answer in [("alice", "7"), ("bob", "6"), ("carol", "None")]:
+            submission = copies.student_copy(nbformat.read(lesson, as_version=4))
+            submission.cells[-1].source = submission.cells[-1].source.replace("answer = None", f"answer = {answer}")
+            (classroom / student).mkdir()
+            nbformat.write(submission, classroom / student / "07_inside_se.ipynb")
+        monkeypatch.chdir(classroom)
+        run_dir, csv_path = shared / "class-run", tmp_path / "marks" / "grades.csv"
+        options = ["--shared-run", str(run_dir), "--csv", str(csv_path), "--out-dir", str(tmp_path / "checked"),
+                   "-p", "07:images", "500", "-p", "05:images", "1", "-p", "train_size", "3"]
+        assert main(["check", "alice", *options]) == 0
+        first = capsys.readouterr().out
+        assert "training lesson 07's run into" in first
+        assert "note: 07_inside_se.ipynb: -p train_size skipped: the notebook has no such parameter" in first
+        assert "07.1 Title  ✓ passed  answer=7 run=class-run wrote=False images=500" in first
+        assert not any(path.stat().st_mode & 0o222 for path in [run_dir, *run_dir.rglob("*")])  # read-only
+        assert main(["check", "bob", *options]) == 1
+        assert "training" not in capsys.readouterr().out  # the run is trained once
+        assert main(["check", "alice", "bob", "carol", "--only-changed", *options]) == 1
+        third = capsys.readouterr().out
+        assert third.count("unchanged since it was graded, kept (--only-changed)") == 2
+        assert third.count("checking ") == 1 and "checking carol/07_inside_se.ipynb" in third
+        rows = list(csv.DictReader(open(csv_path, newline="")))
+        assert [(row["student"], row["exercise"], row["result"]) for row in rows] == [
+            ("alice", "07.1", "passed"), ("bob", "07.1", "failed"), ("carol", "07.1", "not done")]
+        assert list(csv.reader(open(csv_path.with_name("gradebook.csv"), newline=""))) == [
+            ["student", "07.1", "total", "out_of"], ["alice", "1", "1", "1"], ["bob", "0", "0", "1"],
+            ["carol", "0", "0", "1"]]
+        pages = {page.stem: page.read_text() for page in (tmp_path / "checked" / "feedback").glob("*.html")}
+        assert sorted(pages) == ["alice", "bob", "carol"]
+        assert "1 of 1 exercises passed" in pages["alice"] and "answer=7 run=class" in pages["alice"]
+        assert "✗ failed" in pages["bob"] and "<script>alert" not in pages["bob"]
+    finally:
+        for folder in (classroom, shared):
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(0o755)
+            shutil.rmtree(folder)
+
+
+def test_parameters_are_given_per_lesson_and_skipped_where_a_notebook_lacks_them():
+    parameters = new_code_cell("train_size = 1000\nepochs: int = 4\na, (b, c) = 1, (2, 3)")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook = small_notebook(parameters)
+    given = [Parameter.parse("05:train_size", "256"), Parameter.parse("train_size", "512"),
+             Parameter.parse("lesson05_dir", "runs/x"), Parameter.parse("06:epochs", "1"),
+             Parameter.parse("c", "[1, 2]")]
+    assert options.parameters_cell_names(notebook) == {"train_size", "epochs", "a", "b", "c"}
+    assert options.parameters_for(notebook, "05", given) == (
+        {"train_size": 256, "c": [1, 2]}, ["-p lesson05_dir skipped: the notebook has no such parameter in its "
+                                           "parameters cell"])
+    assert options.parameters_for(notebook, "06", given)[0] == {"train_size": 512, "epochs": 1, "c": [1, 2]}
+    assert options.parameters_for(small_notebook(code("x = 1")), "05", given[:1]) == (
+        {}, ["-p 05:train_size skipped: the notebook has no parameters cell"])
+    for name, message in [("5:train_size", "a lesson is given as two digits"), ("05:", "is not a parameter name"),
+                          ("train-size", "is not a parameter name")]:
+        with pytest.raises(ValueError, match=message):
+            Parameter.parse(name, "1")
 
 
 def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
@@ -495,7 +582,7 @@ def test_ctrl_c_stops_the_notebook_being_graded_and_leaves_it_and_the_rest_to_re
         ("2_stopper.ipynb", "crashed", "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it"),
         ("3_last.ipynb", "crashed", "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it")]
     with open(tmp_path / "grades.csv", newline="") as file:
-        assert [Path(row[0]).name for row in list(csv.reader(file))[1:]] == ["1_first.ipynb"]
+        assert [Path(row[1]).name for row in list(csv.reader(file))[1:]] == ["1_first.ipynb"]
     child = Path(f"/proc/{(tmp_path / 'child').read_text()}/stat")
     assert not child.exists() or child.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, or a zombie
     assert "Traceback" not in capfd.readouterr().err

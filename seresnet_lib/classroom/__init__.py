@@ -10,8 +10,8 @@ import importlib
 from . import checks
 from .checks import CHECK_MIME, CheckResult
 
-_LATER = {"student_copy": "copies", "write_student_copies": "copies", "Grade": "grading",
-          "check_notebooks": "grading", "grades_table": "grading", "write_grades_csv": "grading",
+_LATER = {"student_copy": "copies", "write_student_copies": "copies", "Grade": "gradebook",
+          "check_notebooks": "grading", "grades_table": "grading", "write_grades_csv": "gradebook",
           "lessons": "series", "record_lessons": "series", "run_series": "series"}
 
 __all__ = ["CHECK_MIME", "CheckResult", "checks", *_LATER]

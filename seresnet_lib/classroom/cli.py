@@ -5,6 +5,7 @@
     seresnet record                     # every lesson in place, refreshing its saved outputs
     seresnet student                    # copies for students in student/: no solutions, no outputs
     seresnet check student/*.ipynb      # run students' copies, grade each exercise
+    seresnet check class/ -p 05:train_size 256 --shared-run runs/shared --jobs 2   # a class, fast
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..parameters import parse_value
 from ..paths import display
-from . import grading, sandbox
+from . import grading, options, sandbox
 from .copies import write_student_copies
+from .gradebook import read_grades_csv
 from .series import lessons, record_lessons, run_series
 
 _LESSONS = "every notebooks/NN_*.ipynb"
@@ -78,6 +79,9 @@ def check(argv: list[str], prog: str) -> int:
                                                  "graded now are kept")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows the CSV has, and grade only the notebooks it has none for")
+    parser.add_argument("--only-changed", action="store_true",
+                        help="grade only the notebooks whose content changed since they were graded (or that "
+                             "were never graded); keep the others' rows")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own kernel "
                                                             "(default: 1)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default: 600)")
@@ -87,8 +91,12 @@ def check(argv: list[str], prog: str) -> int:
     parser.add_argument("--user", type=lambda text: [name for name in text.split(",") if name],
                         help="as root: the account(s) kernels run as, one per job (default: nobody; root: "
                              "the grader's own). Others' kernels run as themselves")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a parameter for notebooks that have a parameters cell, e.g. -p train_size 256")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("[LESSON:]NAME", "VALUE"),
+                        help="a parameter for the notebooks whose parameters cell has it (others skip it, with a "
+                             "note): -p train_size 256 for every lesson, -p 05:train_size 256 for lesson 05 only")
+    parser.add_argument("--shared-run", type=Path, metavar="DIR",
+                        help="lesson 07 looks inside the lesson-05 run in DIR, read-only, instead of training its "
+                             "own for each student; if DIR has none, lesson 07 as handed out trains it there first")
     args = parser.parse_args(argv)
     _check_exist(parser, args.notebooks)
     notebooks = _notebooks_in(args.notebooks)
@@ -100,27 +108,39 @@ def check(argv: list[str], prog: str) -> int:
             parser.error(f"--{name} must be at least {least}, got {value}")
     csv_path = args.csv or args.out_dir / "grades.csv"
     try:
+        parameters = [options.Parameter.parse(name, value) for name, value in args.parameter]
+        options.check_parameters(parameters, args.shared_run)
         grading.check_destinations(notebooks, args.out_dir, csv_path)
         if csv_path.exists():  # its rows are kept: it must be a grades table
-            grading.read_grades_csv(csv_path)
+            read_grades_csv(csv_path)
         users = sandbox.kernel_users(args.user)
         for user in dict.fromkeys(users):
             sandbox.check_can_start_kernel(user)
+            if args.shared_run is not None:
+                sandbox.check_can_read(args.shared_run, user, "--shared-run")
+        if args.shared_run is not None:
+            options.check_shared_run_folder(args.shared_run)
     except ValueError as error:
         parser.error(str(error))
     if args.jobs > len(set(users)) and users[0] is not None:
         _say(f"note: {args.jobs} kernels at once as {', '.join(sorted({u.name for u in users}))}: kernels of one "
              f"account can reach each other while both run; give --user one account per job to keep them apart")
-    parameters = {name: parse_value(value) for name, value in args.parameter}
     try:
         handed_out = lessons()  # to tell an exercise left alone, in copies made before fingerprints
     except FileNotFoundError:
         handed_out = []
     limits = sandbox.Limits(args.timeout, round(args.max_output * 1_000_000))
-    grades = grading.check_notebooks(notebooks, handed_out, args.out_dir, limits, parameters, jobs=args.jobs,
-                                     users=users, gradebook=csv_path, resume=args.resume, progress=_say)
+    try:
+        grades = grading.check_notebooks(notebooks, handed_out, args.out_dir, limits, parameters, jobs=args.jobs,
+                                         users=users, gradebook=csv_path, resume=args.resume,
+                                         only_changed=args.only_changed, shared_run=args.shared_run, progress=_say)
+    except RuntimeError as error:  # the shared run could not be trained: nothing was graded
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     _say("\n" + grading.grades_table(grades) + "\n")
-    _say(f"{grading.grades_summary(grades)}. Table: {display(csv_path)}; executed copies: {display(args.out_dir)}/")
+    _say(f"{grading.grades_summary(grades)}. Tables: {display(csv_path)} (a row per exercise), "
+         f"{display(csv_path.with_name(grading.GRADEBOOK))} (a row per student); feedback pages: "
+         f"{display(args.out_dir / 'feedback')}/; executed copies: {display(args.out_dir)}/")
     return 0 if grades and all(grade.result == grading.PASSED for grade in grades) else 1
 
 

@@ -16,8 +16,6 @@ grade as feedback, not as an exam.
 from __future__ import annotations
 
 import asyncio
-import csv
-import os
 import shutil
 import signal
 import sys
@@ -35,25 +33,17 @@ from papermill.parameterize import parameterize_notebook
 from ..paths import display
 from ..processes import adopting_orphans
 from .checks import CHECK_MIME
-from .copies import EXERCISE, exercise_cells, fingerprint, tags
+from .copies import EXERCISE, exercise_cells, fingerprint
+from .feedback import feedback_path, write_feedback
+from .gradebook import (CRASHED, FAILED, NOT_DONE, PASSED, Grade, GradesFile, digest, read_grades_csv, student_of,
+                        write_gradebook)
+from .options import SHARED_RUN_LESSON, Parameter, make_read_only, parameters_for, shared_run_ready
 from .sandbox import OUTPUT_CUT, KernelUser, Limits, Scratch, remove_stale_scratch, run_in_scratch
 
-PASSED, FAILED, NOT_DONE, CRASHED = "passed", "failed", "not done", "crashed"
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
 _PLAIN_MARKS = {PASSED: "+", FAILED: "x", NOT_DONE: ".", CRASHED: "x"}  # for terminals without ✓ and ✗
+GRADEBOOK = "gradebook.csv"  # beside the grades CSV: a row per student
 _NO_RESULT = "no self-check result: keep the check call as the exercise cell's last line, not inside print()"
-
-
-@dataclass(frozen=True)
-class Grade:
-    """One line of the grading table: an exercise of a notebook, or a notebook that crashed."""
-
-    notebook: str
-    exercise: str  # "02.1", or "" for the notebook as a whole
-    title: str
-    result: str  # PASSED, FAILED, NOT_DONE or CRASHED
-    detail: str
-    executed: str = ""  # where the executed copy was saved
 
 
 @dataclass(frozen=True)
@@ -216,30 +206,70 @@ def _with_output_cuts(outcomes: list[Grade], notebook: NotebookNode, spans: dict
 
 
 async def _check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Path, limits: Limits,
-                         parameters: dict | None, user: KernelUser | None, end_strays) -> list[Grade]:
+                         parameters: Sequence[Parameter], user: KernelUser | None, end_strays,
+                         note: Callable[[str, str], None]) -> list[Grade]:
     """Run a copy of a student's notebook in a scratch folder of its own, save the executed copy, grade it."""
-    name = display(path)
+    name, content = display(path), digest(path)
+    try:
+        grades = await _run_and_grade(path, name, exercises, executed_path, limits, parameters, user, end_strays,
+                                      note)
+    except Exception as error:  # contents no lesson has; say so, and go on with the others
+        reason = f"could not grade it: {type(error).__name__}: {error}".splitlines()[0]
+        grades = [Grade(name, "", "", CRASHED, reason, display(executed_path) if executed_path.exists() else "")]
+    return [replace(grade, student=student_of(path), digest=content) for grade in grades]
+
+
+async def _run_and_grade(path: Path, name: str, exercises: dict[str, Exercise], executed_path: Path,
+                         limits: Limits, parameters: Sequence[Parameter], user: KernelUser | None, end_strays,
+                         note: Callable[[str, str], None]) -> list[Grade]:
     try:
         notebook = load_notebook_node(str(path))  # with the metadata papermill's parameters need
     except Exception as error:  # not JSON, not a notebook, unreadable
         return [Grade(name, "", "", CRASHED, f"cannot read it as a notebook: {error}".splitlines()[0])]
-    if parameters and any("parameters" in tags(cell) for cell in notebook.cells):
-        notebook = parameterize_notebook(notebook, parameters, kernel_name="python3", language="python")
+    values, skipped = parameters_for(notebook, _lesson_of(notebook, name), parameters)
+    for text in skipped:
+        note(path.name, text)
+    if values:
+        notebook = parameterize_notebook(notebook, values, kernel_name="python3", language="python")
+    stopped = await _execute(path, notebook, user, limits, end_strays)
+    if isinstance(stopped, str):
+        return [Grade(name, "", "", CRASHED, stopped)]
+    executed_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, executed_path)
+    return grade(notebook, name, exercises, Stop(*stopped) if stopped else None, display(executed_path))
+
+
+async def _execute(path: Path, notebook: NotebookNode, user: KernelUser | None, limits: Limits,
+                   end_strays) -> tuple[int, str] | None | str:
+    """Run ``notebook`` (read from ``path``) in a scratch folder: where it stopped early (None: it ran to
+    its end), or why it could not run at all."""
     with Scratch(path, user) as scratch:
         shutil.copyfile(path, scratch.notebook)
         scratch.give_to_user(scratch.notebook)
         try:
-            stopped = await run_in_scratch(notebook, scratch, limits, end_strays)
+            return await run_in_scratch(notebook, scratch, limits, end_strays)
         except Exception as error:  # the kernel could not start, or the notebook is malformed
-            reason = f"could not run it: {type(error).__name__}: {error}".splitlines()[0]
-            return [Grade(name, "", "", CRASHED, reason)]
-    executed_path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, executed_path)
-    try:
-        return grade(notebook, name, exercises, Stop(*stopped) if stopped else None, display(executed_path))
-    except Exception as error:  # contents no lesson has; say so, and go on with the others
-        reason = f"could not grade it: {type(error).__name__}: {error}".splitlines()[0]
-        return [Grade(name, "", "", CRASHED, reason, display(executed_path))]
+            return f"could not run it: {type(error).__name__}: {error}".splitlines()[0]
+
+
+async def _train_shared_run(folder: Path, lessons: Sequence[Path], out_dir: Path, limits: Limits,
+                            end_strays) -> str | None:
+    """Execute lesson 07 as handed out, training its own run into ``folder``; why it failed, or None."""
+    lesson = next((path for path in lessons if path.name.startswith("07_")), None)
+    if lesson is None:
+        return "--shared-run: lesson 07 is not among the lessons, so no run can be trained for it"
+    notebook = parameterize_notebook(load_notebook_node(str(lesson)), {"out_dir": str(folder.resolve())},
+                                     kernel_name="python3", language="python")
+    stopped = await _execute(lesson, notebook, None, limits, end_strays)
+    executed = out_dir / "shared-run" / lesson.name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(stopped, str):
+        nbformat.write(notebook, executed)
+    if not shared_run_ready(folder):
+        why = stopped if isinstance(stopped, str) else f"see {display(executed)}"
+        return f"--shared-run: lesson 07 did not leave a complete run in {display(folder)} ({why})"
+    make_read_only(folder)
+    return None
 
 
 def check_destinations(paths: Sequence[Path], out_dir: Path, csv_path: Path) -> None:
@@ -249,6 +279,9 @@ def check_destinations(paths: Sequence[Path], out_dir: Path, csv_path: Path) -> 
         raise ValueError(f"--out-dir {out_dir} is a file; give a folder for the executed copies")
     if csv_path.is_dir():
         raise ValueError(f"--csv {csv_path} is a folder; give a file name such as {csv_path / 'grades.csv'}")
+    if csv_path.name == GRADEBOOK:
+        raise ValueError(f"--csv {csv_path}: {GRADEBOOK} is the name of the table written beside it, a row per "
+                         f"student; give another name, such as grades.csv")
     if csv_path.suffix == ".ipynb" or csv_path.resolve() in {Path(path).resolve() for path in paths}:
         raise ValueError(f"--csv {csv_path} would overwrite a notebook; give a .csv file name")
     for parent in csv_path.resolve().parents:
@@ -285,34 +318,52 @@ def executed_copy_paths(paths: Sequence[Path], out_dir: Path) -> list[Path]:
 
 
 def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Path = Path("checked"),
-                    limits: Limits = Limits(), parameters: dict | None = None, *, jobs: int = 1,
+                    limits: Limits = Limits(), parameters: Sequence[Parameter] = (), *, jobs: int = 1,
                     users: Sequence[KernelUser | None] = (None,), gradebook: Path | None = None, resume: bool = False,
+                    only_changed: bool = False, shared_run: Path | None = None,
                     progress: Callable[[str], None] = print) -> list[Grade]:
     """Grade each notebook, ``jobs`` at a time; one that crashes is reported and the others are still graded.
 
     Kernels running at once take turns with ``users`` (None: the grader's own account). Each
-    notebook's rows go to the ``gradebook`` CSV as soon as it is graded, in place of the rows it had
-    there; the rows of other notebooks are kept. With ``resume``, notebooks that already have rows
-    there are not run again. The outcomes come in the order of ``paths``.
-    Ctrl-C (or SIGTERM) stops the notebooks being graded: they and those not started get a line
-    saying so, and no row in the CSV, so that ``resume`` grades them.
+    notebook's rows go to the ``gradebook`` CSV as soon as it is graded, in place of the rows its
+    student's notebook of that name had there; other rows are kept. Not run again: with ``resume``,
+    notebooks that have rows there; with ``only_changed``, those whose content is what was graded.
+    At the end, ``gradebook.csv`` beside the CSV gets a row per student, and ``out_dir/feedback`` a
+    page per student graded. With ``shared_run``, lesson 07 trains its run there first if it has
+    none. Ctrl-C (or SIGTERM) stops the notebooks being graded: they and those not started get a
+    line saying so, and no row in the CSV, so that ``resume`` grades them. The outcomes come in the
+    order of ``paths``.
     """
     unique = list(dict.fromkeys(Path(path).resolve() for path in paths))  # a notebook named twice runs once
     targets = executed_copy_paths(unique, out_dir)
     exercises = lesson_exercises(lessons)
     remove_stale_scratch()
-    earlier = read_grades_csv(gradebook) if gradebook and gradebook.exists() else {}
-    names = {display(path) for path in unique}
-    others = [grade for name, grades in earlier.items() if name not in names for grade in grades]
-    done = {i: earlier[display(path)] for i, path in enumerate(unique) if resume and display(path) in earlier}
-    for i in done:
-        progress(f"{display(unique[i])}: graded before, kept (--resume)")
-    book = _Gradebook(gradebook, others + [grade for grades in done.values() for grade in grades])
+    earlier = read_grades_csv(gradebook) if gradebook and gradebook.exists() else []
+    keys = [(student_of(path), path.name) for path in unique]
+    done = {i: kept for i, path in enumerate(unique)
+            if (kept := _kept(path, [g for g in earlier if g.key == keys[i]], resume, only_changed, progress))}
+    kept = set(done)
+    others = [grade for grade in earlier if grade.key not in keys]
+    book = GradesFile(gradebook, others + [grade for grades in done.values() for grade in grades])
+    if shared_run is not None:
+        parameters = [*parameters, Parameter(SHARED_RUN_LESSON, "run", str(shared_run.resolve()))]
+    noted: set[tuple[str, str]] = set()
+
+    def note(notebook: str, text: str) -> None:
+        if (notebook, text) not in noted:
+            noted.add((notebook, text))
+            progress(f"note: {notebook}: {text}")
 
     stopping = threading.Event()
     tasks: list[asyncio.Future] = []
+    failure: list[str] = []
 
     async def grade_all():
+        if shared_run is not None and not shared_run_ready(shared_run) and len(done) < len(unique):
+            progress(f"training lesson 07's run into {display(shared_run)}, once: every lesson 07 loads it ...")
+            failure.extend(filter(None, [await _train_shared_run(shared_run, lessons, out_dir, limits, end_strays)]))
+            if failure or stopping.is_set():
+                return
         turns = asyncio.Queue()
         for turn in range(jobs):
             turns.put_nowait(users[turn % len(users)])
@@ -323,7 +374,7 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
                 if not stopping.is_set():
                     progress(f"checking {display(unique[i])} ...")
                     grades = await _check_notebook(unique[i], exercises, targets[i], limits, parameters, user,
-                                                   end_strays)
+                                                   end_strays, note)
                     if not stopping.is_set():  # a notebook stopped by Ctrl-C is not graded, so --resume runs it
                         done[i] = grades
                         book.add(grades)
@@ -356,11 +407,42 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
             for stop in stop_here:
                 stop()
             finished.wait()
+    if failure:
+        raise RuntimeError(failure[0])
     graded = [grade for i in range(len(unique)) for grade in done.get(i, [])]
     book.rewrite(others + graded)
+    if gradebook is not None:
+        graded_now = {keys[i][0] for i in done if i not in kept}
+        _write_gradebook_and_feedback(others + graded, graded_now, lessons, gradebook, out_dir)
     stopped = "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it"
     return [grade for i, path in enumerate(unique) for grade in done.get(i, [Grade(display(path), "", "", CRASHED,
                                                                                    stopped)])]
+
+
+def _kept(path: Path, rows: list[Grade], resume: bool, only_changed: bool,
+          progress: Callable[[str], None]) -> list[Grade]:
+    """The rows a notebook keeps instead of being graded again (none: it is graded)."""
+    if rows and resume:
+        progress(f"{display(path)}: graded before, kept (--resume)")
+        return rows
+    if rows and only_changed and all(row.digest == digest(path) for row in rows):
+        progress(f"{display(path)}: unchanged since it was graded, kept (--only-changed)")
+        return rows
+    return []
+
+
+def _write_gradebook_and_feedback(grades: Sequence[Grade], students: set[str], lessons: Sequence[Path],
+                                  csv_path: Path, out_dir: Path) -> None:
+    """``gradebook.csv`` beside the grades CSV, for the whole class; a feedback page for each of
+    ``students`` (and for any student who has none yet)."""
+    by_lesson: dict[str, list[str]] = {}
+    for exercise_id in lesson_exercises(lessons):
+        by_lesson.setdefault(exercise_id.split(".")[0], []).append(exercise_id)
+    write_gradebook(grades, by_lesson, csv_path.with_name(GRADEBOOK))
+    folder = out_dir / "feedback"
+    for student in sorted({grade.student for grade in grades}):
+        if student in students or not feedback_path(student, folder).exists():
+            write_feedback(student, grades, folder)
 
 
 @contextmanager
@@ -376,51 +458,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class _Gradebook:
-    """The grades CSV, written as grades are made: rows are appended and flushed as each notebook is
-    graded, so they survive the grader; at the end it is rewritten in the notebooks' order."""
-
-    def __init__(self, path: Path | None, kept: Sequence[Grade]):
-        self.path = path
-        self.rewrite(kept)  # at once, as a whole: a grader killed now leaves the rows it found
-
-    def add(self, grades: Sequence[Grade]) -> None:
-        if self.path is not None:
-            with open(self.path, "a", newline="", encoding="utf-8") as file:
-                csv.writer(file).writerows(_row(grade) for grade in grades)
-                file.flush()
-                os.fsync(file.fileno())
-
-    def rewrite(self, grades: Sequence[Grade]) -> None:
-        if self.path is not None:
-            temporary = self.path.with_name(f".{self.path.name}.tmp")
-            write_grades_csv(grades, temporary)
-            os.replace(temporary, self.path)
-
-
-_COLUMNS = ["notebook", "exercise", "title", "result", "detail", "executed"]
-
-
-def _row(grade: Grade) -> list[str]:
-    return [grade.notebook, grade.exercise, grade.title, grade.result, grade.detail, grade.executed]
-
-
-def read_grades_csv(path: Path) -> dict[str, list[Grade]]:
-    """The rows of a grades CSV, by notebook; ValueError naming the file if it is not one."""
-    try:
-        with open(path, newline="", encoding="utf-8") as file:
-            rows = list(csv.reader(file))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"cannot read the grades in {display(path)}: {error}") from None
-    if not rows or rows[0] != _COLUMNS or any(len(row) != len(_COLUMNS) for row in rows[1:]):
-        raise ValueError(f"{display(path)} is not a grades table (columns {', '.join(_COLUMNS)}), and its rows "
-                         f"would be kept: give --csv another file, or move it away")
-    grades: dict[str, list[Grade]] = {}
-    for row in rows[1:]:
-        grades.setdefault(row[0], []).append(Grade(*row))
-    return grades
-
-
 def grades_table(outcomes: Sequence[Grade], encoding: str | None = None) -> str:
     """The outcomes as an aligned text table, one line each; plain marks where ✓ and ✗ cannot be written."""
     marks = _MARKS
@@ -434,15 +471,6 @@ def grades_table(outcomes: Sequence[Grade], encoding: str | None = None) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
     return "\n".join("  ".join(value.ljust(width) for value, width in zip(row[:3], widths)) + "  " + row[3]
                      for row in [header, *rows]).rstrip()
-
-
-def write_grades_csv(outcomes: Sequence[Grade], path: Path) -> None:
-    """The outcomes as CSV for a gradebook: notebook, exercise, title, result, detail, executed copy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(_COLUMNS)
-        writer.writerows(_row(o) for o in outcomes)
 
 
 def grades_summary(outcomes: Sequence[Grade]) -> str:

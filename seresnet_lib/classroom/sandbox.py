@@ -97,6 +97,16 @@ def check_can_start_kernel(user: KernelUser | None) -> None:
                          f"with an account that can")
 
 
+def check_can_read(folder: Path, user: KernelUser | None, option: str) -> None:
+    """ValueError, before any notebook runs, if ``user``'s kernels could not reach ``folder`` (given as
+    ``option``): a folder on the way to it, or it, is closed to them."""
+    existing = next(path for path in [folder, *folder.absolute().parents] if path.exists())
+    closed = [] if user is None else _closed_folders(existing / "-", user)
+    if closed:
+        raise ValueError(f"{option} {folder}: {closed[0]} is closed to --user {user.name} (chmod o+x {closed[0]} "
+                         f"opens it); or choose a folder that user can reach")
+
+
 def _closed_folders(path: Path, user: KernelUser) -> list[Path]:
     """The folders on the way to ``path`` (its links followed) that ``user`` may not enter."""
     closed = []

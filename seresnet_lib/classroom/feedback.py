@@ -1,0 +1,92 @@
+"""A feedback page per student: their executed notebooks as one web page, each exercise headed by
+what its self-check said, readable in any browser without Jupyter.
+
+    write_feedback("alice", grades, Path("checked/feedback"))   # checked/feedback/alice.html
+
+The page is built from the executed copies that grading saved, with nbconvert; students' own
+HTML and scripts are sanitized away, so a teacher can open any page safely.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbformat import NotebookNode
+from nbformat.v4 import new_markdown_cell, new_notebook
+
+from .copies import EXERCISE, exercise_cells
+from .gradebook import CRASHED, FAILED, NOT_DONE, PASSED, Grade
+
+_MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
+_SAFE_NAME = re.compile(r"[^\w.-]+")
+
+
+def feedback_path(student: str, folder: Path) -> Path:
+    """Where a student's page goes: ``folder/STUDENT.html`` (odd characters in the name replaced)."""
+    return Path(folder) / f"{_SAFE_NAME.sub('_', student).strip('._') or 'student'}.html"
+
+
+def write_feedback(student: str, grades: Sequence[Grade], folder: Path) -> Path:
+    """Write ``student``'s page from their rows of the grades (each with its executed copy); its path."""
+    own = [grade for grade in grades if grade.student == student]
+    cells = [_markdown(f"# Feedback: {_text(student)}\n\n{_summary(own)}")]
+    for notebook in dict.fromkeys(grade.notebook for grade in own):
+        rows = [grade for grade in own if grade.notebook == notebook]
+        cells.append(_markdown(f"## {_text(notebook)}"))
+        cells += _annotated_cells(rows)
+    exporter = HTMLExporter(template_name="lab", sanitize_html=True)
+    body, _ = exporter.from_notebook_node(new_notebook(cells=cells, metadata={"title": f"Feedback: {student}"}))
+    path = feedback_path(student, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(body, encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def _summary(rows: Sequence[Grade]) -> str:
+    """A table of every exercise's result, and the passes counted."""
+    exercises = [row for row in rows if row.exercise]
+    passed = sum(row.result == PASSED for row in exercises)
+    lines = [f"**{passed} of {len(exercises)} exercises passed.**", "",
+             "| notebook | exercise | result | what the self-check said |", "|---|---|---|---|"]
+    lines += [f"| {_text(row.notebook)} | {_text(f'{row.exercise} {row.title}'.strip() or '(whole notebook)')} | "
+              f"{_MARKS[row.result]} {row.result} | {_text(row.detail)} |" for row in rows]
+    return "\n".join(lines)
+
+
+def _annotated_cells(rows: Sequence[Grade]) -> list[NotebookNode]:
+    """The executed copy's cells, each exercise cell preceded by its result; what happened to the
+    notebook as a whole comes first."""
+    notes = [_markdown(f"> **{_MARKS[row.result]} {row.result}**: {_text(row.detail)}")
+             for row in rows if not row.exercise]
+    executed = Path(rows[0].executed) if rows[0].executed else None
+    if executed is None or not executed.is_file():
+        return notes + [_markdown("*No executed copy was saved: the notebook could not be run.*")]
+    notebook = nbformat.read(executed, as_version=4)
+    verdicts = {row.exercise: row for row in rows if row.exercise}
+    starts = set(exercise_cells(notebook))
+    cells = notes
+    for index, cell in enumerate(notebook.cells):
+        meta = cell.metadata.get(EXERCISE)
+        row = verdicts.pop(str(meta.get("id")), None) if index in starts and isinstance(meta, dict) else None
+        if row is not None:
+            cells.append(_markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: "
+                                   f"{_MARKS[row.result]} {row.result}**  \n> {_text(row.detail)}"))
+        cells.append(cell)
+    cells += [_markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: {_MARKS[row.result]} "
+                        f"{row.result}**  \n> {_text(row.detail)}") for row in verdicts.values()]
+    return cells
+
+
+def _markdown(text: str) -> NotebookNode:
+    return new_markdown_cell(text)
+
+
+def _text(value: str) -> str:
+    """Text shown as written inside markdown: HTML escaped, markdown's special characters too."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|<>~])", r"\\\1", value.replace("&", "&amp;")).replace("\n", " ")
