@@ -13,8 +13,8 @@ from ..paths import display
 from . import distributed
 from .config import TrainConfig, load_preset
 from .distributed import say
-from .folders import (HEADER, DiskFull, delete_unless_training, describe_run, prunable, run_folders, size_text,
-                      stale_temporary_files)
+from .folders import (HEADER, DiskFull, delete_unless_training, describe_run, is_ours, made_by, prunable, run_folders,
+                      size_text, spared, stale_temporary_files)
 from .recipes import train_run
 
 
@@ -70,11 +70,15 @@ def runs(argv: list[str], prog: str) -> int:
     listing = commands.add_parser("list", help="one line per run: status, epochs, best accuracy, size")
     listing.add_argument("out_dir", type=Path)
     pruning = commands.add_parser("prune", help="delete checkpoints, and the temporary files that writes killed "
-                                               "midway left; metrics.json and notebooks stay")
+                                               "midway left; metrics.json and notebooks stay. Only the runs made "
+                                               "by this user on this host, or not saying who made them, unless "
+                                               "--any-owner")
     pruning.add_argument("out_dir", type=Path)
     pruning.add_argument("--keep", type=int, metavar="N", help="keep the checkpoints of the N newest runs")
     pruning.add_argument("--older-than", type=float, metavar="DAYS",
                          help="delete only checkpoints older than this (with --keep: both must agree)")
+    pruning.add_argument("--any-owner", action="store_true",
+                         help="also the runs made by another user or on another host (left alone without it)")
     pruning.add_argument("--yes", action="store_true", help="do not ask before deleting")
     args = parser.parse_args(argv)
     out_dir = args.out_dir.expanduser().absolute()  # from where the command runs, as any shell command
@@ -91,13 +95,20 @@ def runs(argv: list[str], prog: str) -> int:
         parser.error(f"--keep must be 0 or more, got {args.keep}")
     if args.older_than is not None and not args.older_than > 0:
         parser.error(f"--older-than must be a number of days > 0, got {args.older_than}")
-    checkpoints = prunable(out_dir, args.keep, args.older_than)
-    stale = [path for run in run_folders(out_dir) for path in stale_temporary_files(run)]
+    checkpoints = prunable(out_dir, args.keep, args.older_than, others=args.any_owner)
+    stale = [path for run in run_folders(out_dir) if args.any_owner or is_ours(run)
+             for path in stale_temporary_files(run)]
+    left = [] if args.any_owner else spared(out_dir)
+    if left:
+        runs = ", ".join(f"{run.name} ({why})" for run, why in left)
+        print(f"left alone: {runs}; another user's or host's runs are pruned only with --any-owner"
+              f"{'' if args.keep is None else ', and do not count among the newest'}")
     if not checkpoints and not stale:
         print("no checkpoints to delete")
         return 0
     for path in checkpoints:
-        print(f"  {path}  {size_text(path.stat().st_size)}")
+        why = made_by(path.parent)
+        print(f"  {path}  {size_text(path.stat().st_size)}{f'  ({why})' if why else ''}")
     for path in stale:
         print(f"  {path}  {size_text(path.stat().st_size)}  (left by a write that was killed midway)")
     total = sum(path.stat().st_size for path in checkpoints + stale)
@@ -105,11 +116,21 @@ def runs(argv: list[str], prog: str) -> int:
     if not args.yes and input(question).strip().lower() not in ("y", "yes"):
         print("nothing deleted")
         return 1
-    freed = [delete_unless_training(path) for path in checkpoints]
-    swept = [delete_unless_training(path) for path in stale]  # under the run's lock: no write began meanwhile
+    freed = [_delete(path) for path in checkpoints]
+    swept = [_delete(path) for path in stale]  # under the run's lock: no write began meanwhile
     deleted = _files(sum(1 for size in freed if size), sum(1 for size in swept if size))
-    print(f"deleted {deleted}, freed {size_text(sum(freed) + sum(swept))}")
-    return 0
+    print(f"deleted {deleted}, freed {size_text(sum(size or 0 for size in freed + swept))}")
+    return 0 if None not in freed + swept else 1
+
+
+def _delete(path: Path) -> int | None:
+    """``delete_unless_training(path)``, or None, said, if this user may not delete it (another's run)."""
+    try:
+        return delete_unless_training(path)
+    except PermissionError as error:
+        print(f"  could not delete {path}: {error.strerror or error} (its run is another user's, or its "
+              f"folder is read-only)")
+        return None
 
 
 def _files(checkpoints: int, stale: int) -> str:

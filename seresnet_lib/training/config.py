@@ -71,7 +71,9 @@ class TrainConfig:
     out_dir: str = "runs/05_train_cifar10"
     resume: bool | str = False  # True: the newest run with a checkpoint; "run-001" or a path: that run
     keep_checkpoints: int | None = 1  # runs in out_dir whose checkpoint is kept, this one included; None: all;
-    # 0: none is written, and the other runs' are deleted too (sweeps of short runs, each in its own out_dir)
+    # 0: none is written, and the other runs' are deleted too (sweeps of short runs, each in its own out_dir).
+    # Only the runs this user made on this host count: another user's or host's, and runs made before
+    # metrics.json recorded who made them, keep their checkpoints (`seresnet runs prune` deletes them by hand)
     data_dir: str = "data"
     download: bool = True
 

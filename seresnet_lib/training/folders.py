@@ -10,11 +10,19 @@ refused that run until the lock is released. The system releases it when the pro
 when it is killed, so a crashed run never stays locked. A process killed while writing leaves its
 temporary file (``.checkpoint.pt.*.tmp``); once no process holds the run, resuming or pruning it
 deletes that file, and ``runs list`` counts it apart.
+
+Each run's metrics.json records who made it: the user (``"owner"``) and the host (``"host"``) that
+started it. A run's ``keep_checkpoints`` prunes only the runs that this user made on this host, so
+a folder shared by two users, or by two machines (a network home), never loses another's
+checkpoint, nor one that the other machine may be training (its lock does not reach across
+machines). Runs whose metrics.json predates that record are left alone too; ``runs prune`` deletes
+their checkpoints on request, and another user's or host's only with ``--any-owner``.
 """
 
 from __future__ import annotations
 
 import errno
+import getpass
 import json
 import os
 import re
@@ -35,6 +43,10 @@ try:  # POSIX (Linux, macOS)
 except ImportError:  # Windows
     fcntl = None
     import msvcrt
+try:  # POSIX: user names by number
+    import pwd
+except ImportError:  # Windows
+    pwd = None
 
 CHECKPOINT, METRICS, LOCK = "checkpoint.pt", "metrics.json", "lock"
 RUN_NAME = re.compile(r"run-(\d{3,})")
@@ -153,7 +165,7 @@ def _unlock(descriptor: int) -> None:
         msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
 
 
-def _owner(lock_file: Path) -> str:
+def _named_holder(lock_file: Path) -> str:
     """Who the lock file says holds it, for messages."""
     try:
         pid, host = lock_file.read_text().split()
@@ -170,10 +182,10 @@ def holder(run_dir: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError:  # a lock file this user cannot open: its owner decides
-        return _owner(lock_file)
+        return _named_holder(lock_file)
     try:
         if not _try_lock(descriptor):
-            return _owner(lock_file)
+            return _named_holder(lock_file)
         _unlock(descriptor)
         return None
     finally:
@@ -182,9 +194,9 @@ def holder(run_dir: Path) -> str | None:
 
 def check_free(run_dir: Path) -> None:
     """Raise RunInUse if another process is training ``run_dir``."""
-    owner = holder(run_dir)
-    if owner is not None:
-        raise RunInUse(f"{display(run_dir)} is being trained by {owner}; wait for it to end, or continue "
+    training = holder(run_dir)
+    if training is not None:
+        raise RunInUse(f"{display(run_dir)} is being trained by {training}; wait for it to end, or continue "
                        f"another run (resume='run-NNN')")
 
 
@@ -322,7 +334,7 @@ _NUMBER, _WHOLE = ((int, float), "a number"), ((int,), "a whole number")
 # What the fields of metrics.json that listing, resuming and sweeps read must be; all but the
 # mappings and lists may be null (a run with no good epoch has no best one; a diverged epoch no loss).
 _METRICS_FIELDS = {"status": _TEXT, "parameters": _MAPPING, "epochs": _LIST, "best_test_acc": _NUMBER,
-                   "best_epoch": _WHOLE, "diverged_epoch": _WHOLE}
+                   "best_epoch": _WHOLE, "diverged_epoch": _WHOLE, "owner": _TEXT, "host": _TEXT}
 _EPOCH_FIELDS = {"epoch": _WHOLE, "train_loss": _NUMBER, "train_acc": _NUMBER, "test_loss": _NUMBER,
                  "test_acc": _NUMBER, "lr": _NUMBER, "seconds": _NUMBER}
 
@@ -361,6 +373,57 @@ def _kind(value) -> str:
     return f"{names.get(type(value), type(value).__name__)} ({shown if len(shown) <= 24 else shown[:21] + '...'})"
 
 
+def this_user() -> str:
+    """The account this process runs as: its name, or its number where the system has no name for it."""
+    if pwd is None:
+        return getpass.getuser()
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a number without an entry in the user database (a container started as any user)
+        return str(os.getuid())
+
+
+@dataclass(frozen=True)
+class Maker:
+    """Who made a run: the user and the host that started it, as its metrics.json records them
+    (``"owner"``, ``"host"``)."""
+
+    owner: str
+    host: str
+
+    @classmethod
+    def here(cls) -> Maker:
+        """This process's user on this host: whoever starts a run now."""
+        return cls(this_user(), socket.gethostname())
+
+    @classmethod
+    def of(cls, run_dir: Path) -> Maker | None:
+        """Who made ``run_dir``; None if its metrics.json does not say (made before runs recorded it, or
+        missing, or not fit()'s)."""
+        metrics = read_metrics(run_dir) or {}
+        owner, host = metrics.get("owner"), metrics.get("host")
+        return cls(owner, host) if isinstance(owner, str) and isinstance(host, str) else None
+
+    def record(self) -> dict[str, str]:
+        """The fields of metrics.json that name the maker."""
+        return {"owner": self.owner, "host": self.host}
+
+    def __str__(self) -> str:
+        return f"{self.owner} on {self.host}"
+
+
+def made_by(run_dir: Path) -> str | None:
+    """Who made ``run_dir``, in words, unless it was this user on this host (then None): "made by alice on
+    lab-2", or "who made it is not recorded" for a run whose metrics.json predates that record."""
+    return _in_words(Maker.of(run_dir))
+
+
+def _in_words(maker: Maker | None) -> str | None:
+    if maker is None:
+        return "who made it is not recorded"
+    return None if maker == Maker.here() else f"made by {maker}"
+
+
 @dataclass
 class RunSummary:
     """One run of ``runs list``: its line, and a note under it if killed writes left temporary files."""
@@ -375,6 +438,7 @@ class RunSummary:
     problem: str | None = None  # what is wrong with an unreadable metrics.json
     stale_files: int = 0
     stale_bytes: int = 0
+    made_by: str | None = None  # "made by alice on lab-2" for another user's or host's run
 
     def line(self) -> str:
         best = "-" if self.best_test_acc is None else f"{self.best_test_acc:.1%}"
@@ -387,6 +451,8 @@ class RunSummary:
         if self.stale_files:
             litter = f"{_count(self.stale_files, 'stale temporary file')}, {size_text(self.stale_bytes)}"
             line += f"\n{'':<10}and {litter}, left by a killed write (resuming the run or `runs prune` deletes them)"
+        if self.made_by:
+            line += f"\n{'':<10}{self.made_by}"
         return line
 
 
@@ -409,8 +475,10 @@ def describe_run(run_dir: Path) -> RunSummary:
     defaults, ignore = json.loads(json.dumps(TrainConfig().as_dict())), {"out_dir", "resume"}  # as metrics.json
     parameters = (metrics or {}).get("parameters", {})
     changed = {k: v for k, v in parameters.items() if k not in ignore and defaults.get(k) != v}
+    maker = Maker.of(run_dir)
+    another = _in_words(maker) if maker is not None else None  # runs older than the record go unmarked
     return RunSummary(run_dir.name, status, len(_good_epochs(metrics)), (metrics or {}).get("best_test_acc"),
-                      changed, on_disk, checkpoint, None, len(stale), stale_bytes)
+                      changed, on_disk, checkpoint, None, len(stale), stale_bytes, another)
 
 
 def _status_of_older_run(metrics: dict | None) -> str:
@@ -437,10 +505,17 @@ def _count(number: int, thing: str) -> str:
     return f"{number} {thing}{'' if number == 1 else 's'}"
 
 
-def prunable(out_dir: Path, keep: int | None = None, older_than_days: float | None = None) -> list[Path]:
+def prunable(out_dir: Path, keep: int | None = None, older_than_days: float | None = None,
+             unrecorded: bool = True, others: bool = False) -> list[Path]:
     """Checkpoints to delete: those not among the ``keep`` newest runs' and (if given) older than
-    ``older_than_days``; never one of a run being trained."""
-    runs = [run for run in run_folders(out_dir) if (run / CHECKPOINT).is_file() and holder(run) is None]
+    ``older_than_days``; never one of a run being trained.
+
+    Only the runs this user made on this host take part (are deleted or counted among the newest);
+    with ``unrecorded``, also those whose metrics.json does not say who made them (made before it
+    did); with ``others``, every run, whoever made it.
+    """
+    runs = [run for run in run_folders(out_dir) if (run / CHECKPOINT).is_file() and holder(run) is None
+            and (others or is_ours(run, unrecorded))]
     if keep is not None:
         runs = runs[:max(0, len(runs) - keep)]
     if older_than_days is not None:
@@ -449,16 +524,43 @@ def prunable(out_dir: Path, keep: int | None = None, older_than_days: float | No
     return [run / CHECKPOINT for run in runs]
 
 
+def is_ours(run_dir: Path, unrecorded: bool = True) -> bool:
+    """Whether this user made ``run_dir`` on this host (for a run that does not say who made it: ``unrecorded``)."""
+    maker = Maker.of(run_dir)
+    return unrecorded if maker is None else maker == Maker.here()
+
+
+def spared(out_dir: Path, unrecorded: bool = True) -> list[tuple[Path, str]]:
+    """The runs of ``out_dir`` with a checkpoint that ``prunable(out_dir, unrecorded=unrecorded)`` leaves alone
+    for who made them, each with why ("made by alice on lab-2", "who made it is not recorded")."""
+    return [(run, made_by(run)) for run in run_folders(out_dir)
+            if (run / CHECKPOINT).is_file() and not is_ours(run, unrecorded)]
+
+
 def keep_newest_checkpoints(run_dir: Path, keep: int) -> str | None:
     """Delete the checkpoints of the runs beside ``run_dir`` but the ``keep - 1`` newest (``run_dir``
-    keeps its own); runs being trained keep theirs. What was deleted, as a sentence, or None."""
-    others = [path for path in prunable(run_dir.parent, keep=keep - 1) if path.parent != run_dir]
+    keeps its own), of those this user made on this host; runs being trained keep theirs, and so do
+    another user's or host's, and those made before runs recorded who made them. What was deleted, as
+    a sentence, or None."""
+    others = [path for path in prunable(run_dir.parent, keep=keep - 1, unrecorded=False) if path.parent != run_dir]
     freed = {path.parent.name: delete_unless_training(path) for path in others}
     deleted = [name for name, size in freed.items() if size]
     if not deleted:
         return None
     return (f"deleted the checkpoint(s) of {', '.join(deleted)} (their metrics.json stay), freeing "
             f"{size_text(sum(freed.values()))}: keep_checkpoints={keep}")
+
+
+def checkpoints_kept_for_their_maker(run_dir: Path, keep: int) -> str | None:
+    """What ``keep_newest_checkpoints`` will leave alone beside ``run_dir`` for who made it, as a note, or None."""
+    kept = [(run, why) for run, why in spared(run_dir.parent, unrecorded=False) if run != run_dir]
+    if not kept:
+        return None
+    shown = [f"{run.name} ({why})" for run, why in kept]
+    runs = ", ".join(shown if len(shown) <= 4 else [*shown[:3], f"{len(shown) - 3} more"])
+    return (f"note: keep_checkpoints={keep} leaves the checkpoints of {runs} alone: it prunes only the runs "
+            f"{this_user()} made on {socket.gethostname()} (`seresnet runs prune {display(run_dir.parent)}` "
+            f"deletes checkpoints by hand)")
 
 
 def delete_unless_training(path: Path) -> int:

@@ -3,7 +3,8 @@
 A run lives in its own folder, ``out_dir/run-NNN`` (``folders.py``). While it trains, its
 process holds the folder's lock; after each epoch it writes, atomically, ``checkpoint.pt``
 (model, optimizer, scheduler, random states, history) and ``metrics.json`` (the run's
-status: running, complete, stopped or diverged; its parameters; every epoch). metrics.json never
+status: running, complete, stopped or diverged; its parameters; every epoch; the user and host
+that made it, so that ``keep_checkpoints`` prunes only one's own runs). metrics.json never
 claims an epoch the checkpoint lacks: an epoch counts once its checkpoint is on disk, and a
 checkpoint the disk has no room for is refused before a byte of it is written. A run stopped
 after epoch k and resumed ends with exactly the numbers of an uninterrupted run on a CPU.
@@ -29,8 +30,9 @@ from ..paths import display, resolve
 from . import distributed
 from .config import TrainConfig
 from .distributed import say
-from .folders import (CHECKPOINT, METRICS, atomic_write, check_free, check_space, check_writable_folder,
-                      delete_temporary_files, find_run, found_runs, hold, keep_newest_checkpoints, new_run, size_text)
+from .folders import (CHECKPOINT, METRICS, Maker, atomic_write, check_free, check_space, check_writable_folder,
+                      checkpoints_kept_for_their_maker, delete_temporary_files, find_run, found_runs, hold,
+                      keep_newest_checkpoints, new_run, size_text)
 
 _CHECKPOINT_FORMAT = "seresnet_lib/checkpoint/1"
 # Parameters that may change when a run is resumed; any other change is a different experiment.
@@ -71,6 +73,8 @@ class Run:
         self.history = History(run_dir=folder)
         self.writes = distributed.is_main()
         self._model: nn.Module | None = None  # set once start() has restored or started the run
+        # who made the run: kept when it is resumed (by anyone); a run older than that record is adopted
+        self.maker = (resuming and Maker.of(folder)) or Maker.here()
 
     @classmethod
     def open(cls, config: TrainConfig) -> Run:
@@ -110,8 +114,11 @@ class Run:
         else:
             train_loader.restart()
             say(f"new run in {display(self.folder)}")
-        if self.writes and self.config.keep_checkpoints != 0:  # a disk too full for one checkpoint fails now
+        keep = self.config.keep_checkpoints
+        if self.writes and keep != 0:  # a disk too full for one checkpoint fails now
             self._check_space(self._checkpoint(self.history.epochs, model, optimizer, scheduler, train_loader))
+        if self.writes and keep is not None and (kept := checkpoints_kept_for_their_maker(self.folder, keep)):
+            say(kept)
         self._model = model
         self._write_metrics(self._status())
         return self.history
@@ -219,6 +226,7 @@ class Run:
             "model_parameters": count_parameters(model),
             "device": str(next(model.parameters()).device),
             "processes": distributed.world_size(),
+            **self.maker.record(),
         }
         if diverged:
             metrics["diverged_epoch"] = diverged["epoch"]
