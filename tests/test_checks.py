@@ -107,6 +107,34 @@ def test_counting_only_the_weights_is_told_without_the_answer():
     assert not any(number in result.message for number in ("128", "2048", "2,048", "526"))
 
 
+RIGHT_NUMBERS = [  # each numeric self-check, and a right answer that is a whole number
+    (lambda a: checks.check_se_parameter_count(a, 2048, 16), 526_464),
+    (lambda a: checks.check_se_cost(a, 8), 30_603_912 - 25_557_032),
+    (lambda a: checks.check_steps_per_epoch(a, 50_000, 128), 391),
+    (lambda a: checks.check_learning_rate(a, 1, lr=1), 1),
+    (lambda a: checks.check_difference_spread(a, [0, 4], [1, 1]), 2),
+]
+
+
+@pytest.mark.parametrize("check, right", RIGHT_NUMBERS, ids=["03.1", "06.1", "05.1", "05.2", "06.2"])
+def test_numeric_answers_are_taken_as_ints_integral_floats_or_one_number_tensors(check, right):
+    for answer in (right, float(right), torch.tensor(right), torch.tensor(float(right))):
+        assert check(answer), f"{answer!r}: {check(answer).message}"
+    for answer in (True, str(right), torch.tensor([right, right])):
+        result = check(answer)
+        assert not result and "Give the answer as a" in result.message and "number" in result.message
+
+
+def test_a_float_count_gets_its_diagnosis_not_a_refusal():
+    result = checks.check_se_cost(5_029_888.0, reduction=8)  # the weights only, as / gives it
+    assert not result and "You counted the weights only" in result.message
+
+
+@pytest.mark.parametrize("shape", [(64, 56.0, 56.0), (64, torch.tensor(56), 56)])
+def test_sizes_are_taken_as_ints_or_integral_floats(shape):
+    assert checks.check_stem_output_size(shape, 224)
+
+
 # Lesson 01
 
 @pytest.mark.parametrize(
@@ -336,11 +364,27 @@ def test_measuring_a_wrong_block_says_which_module_failed_in_one_line():
         (1_000, False, "Not quite"),
         (8_464.0, True, "8,464 is right"),
         (8_464.5, False, "Give the answer as a whole number, got 8464.5"),
+        (3 * 8_464, False, "That is the SE modules of a whole stage: stage 1's 3 blocks, each with its own"),
+        (2 * 8_464, False, "That is the SE modules of 2 blocks, each with its own module. The exercise asks for one"),
     ],
 )
 def test_se_parameter_count(answer, passed, message):
     result = checks.check_se_parameter_count(answer, 256, 16)
     assert bool(result) is passed and message in result.message
+
+
+def test_se_parameter_count_of_stage_4():
+    result = checks.check_se_parameter_count(3 * 526_464, channels=2048, reduction=16)  # lesson 03, exercise 1
+    assert not result and "a whole stage: stage 4's 3 blocks" in result.message
+
+
+@pytest.mark.parametrize("se", [lambda: SqueezeExcitation(256, 4), lambda: HandSE(256, 4)], ids=["library", "hand"])
+def test_an_se_block_built_with_another_reduction_is_told_which(se):
+    block = HandBlock(256, 64, se=16)
+    block.se = se()
+    result = checks.check_bottleneck(block, 256, 64, reduction=16)  # lesson 03, exercise 3
+    assert not result and "Your SE module squeezes 256 channels to 64: it was built with reduction 4, and this " \
+                          "block's is 16 (to 16): SqueezeExcitation(256, reduction=16)." == result.message
 
 
 @pytest.mark.parametrize(
@@ -486,6 +530,9 @@ SE_BLOCKS = ((256, 3), (512, 4), (1024, 6), (2048, 3))  # output channels and bl
         (float(28_088_024 - 25_557_032), 16, (1, 2, 3, 4), True, "2,530,992 is right"),  # what / gives
         (True, 16, (1, 2, 3, 4), False, "whole number"),
         (1, 16, (1, 2, 3, 4), False, "Not quite: add up, over the 16 blocks"),
+        (28_088_024 - 25_557_032, 8, (1, 2, 3, 4), False,  # lesson 06, exercise 1
+         "That is SE's cost at r = 16; this exercise asks for r = 8: each module squeezes its C channels to C/8."),
+        (35_635_688 - 25_557_032, 16, (1, 2, 3, 4), False, "That is SE's cost at r = 4; this exercise asks for r = 16"),
     ],
 )
 def test_se_cost(answer, reduction, stages, passed, message):
@@ -518,6 +565,8 @@ def test_difference_spread(answer, passed, message):
 def test_difference_spread_accepts_the_rounded_figure_compare_prints_and_needs_two_runs():
     a, b = [0.476, 0.45, 0.458, 0.472, 0.494], [0.45, 0.428, 0.444, 0.464, 0.452]
     assert checks.check_difference_spread(0.0096, a, b)
+    in_points = checks.check_difference_spread(0.962, a, b)  # lesson 06, exercise 2
+    assert not in_points and in_points.message.startswith("That is in points, a hundred times the fraction")
     assert "at least two runs" in checks.check_difference_spread(0.01, [0.5], b).message
 
 

@@ -57,13 +57,23 @@ def _not_done(what: str) -> CheckResult:
     return CheckResult(False, f"Not done yet: replace None with {what}.", done=False)
 
 
-def _whole_number(answer) -> int | None:
-    """A count given as ``5029888`` or ``5029888.0`` (what / gives) as an int; None for anything else."""
+def _number(answer) -> int | float | None:
+    """``answer`` as a plain number: an int or a float, also from a one-number tensor or NumPy scalar
+    (``.item()``); None for anything else, True and False included."""
+    if getattr(answer, "shape", None) == () and callable(getattr(answer, "item", None)):
+        answer = answer.item()  # torch.tensor(0.0096), numpy.float64(0.0096)
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         return None
-    if isinstance(answer, numbers.Integral):
-        return int(answer)
-    return int(answer) if math.isfinite(answer) and float(answer).is_integer() else None
+    return int(answer) if isinstance(answer, numbers.Integral) else float(answer)
+
+
+def _whole_number(answer) -> int | None:
+    """A count given as ``5029888`` or ``5029888.0`` (what / gives) as an int; None for anything else."""
+    if (number := _number(answer)) is None:
+        return None
+    if isinstance(number, int):
+        return number
+    return int(number) if math.isfinite(number) and number.is_integer() else None
 
 
 def _not_a_module(obj, what: str) -> CheckResult | None:
@@ -173,11 +183,12 @@ def _as_shape(answer, length: int) -> tuple[int, ...] | CheckResult:
         return _not_done("(channels, height, width)")
     if not isinstance(answer, (tuple, list)) or len(answer) != length:
         return _fail(f"Give the answer as a tuple (channels, height, width), got {answer!r}.")
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in answer):
+    if any(_number(v) is None for v in answer):
         return _fail(f"Give each size as a plain Python number (an int such as 40): got {answer!r}.")
-    if not all(isinstance(v, numbers.Integral) or (isinstance(v, float) and v.is_integer()) for v in answer):
+    sizes = tuple(_whole_number(v) for v in answer)
+    if None in sizes:
         return _fail(f"Sizes are whole numbers; use // (floor division), not /. Got {answer!r}.")
-    return tuple(int(v) for v in answer)
+    return sizes
 
 
 def _channels_not_first(answer: tuple[int, ...], expected: tuple[int, ...]) -> CheckResult | None:
@@ -258,6 +269,18 @@ def check_cifar_stem(stem) -> CheckResult:
                      "Right: 3 x 32 x 32 -> 64 x 32 x 32 with 1,856 parameters, and no max-pool.")
 
 
+# ResNet-50's four stages: the output channels of their blocks, and how many blocks each has
+_STAGES = ((256, 3), (512, 4), (1024, 6), (2048, 3))
+
+
+def _other_reduction(se, channels: int, reduction: int) -> float | None:
+    """The reduction ratio an SE module (``fc1``: channels -> channels / r) was built with, if not ``reduction``."""
+    fc1 = getattr(se, "fc1", None)
+    if not isinstance(fc1, nn.Conv2d) or fc1.in_channels != channels or fc1.out_channels == channels // reduction:
+        return None
+    return getattr(se, "reduction", None) or channels / fc1.out_channels
+
+
 # Lesson 02: the bottleneck blocks
 
 _BLOCK_NAMES = "conv1, bn1, conv2, bn2, conv3, bn3, shortcut"
@@ -319,6 +342,11 @@ def check_bottleneck(
         if reduction and got == expected - count_parameters(SqueezeExcitation(4 * width, reduction)):
             return _fail(f"Your block has no SE module: add self.se = SqueezeExcitation({4 * width}, "
                          f"reduction={reduction}) and apply it.")
+        if reduction and (built := _other_reduction(getattr(block, "se", None), 4 * width, reduction)):
+            if got - count_parameters(block.se) == expected - count_parameters(reference.se):
+                return _fail(f"Your SE module squeezes {4 * width} channels to {block.se.fc1.out_channels}: it was "
+                             f"built with reduction {built:g}, and this block's is {reduction} (to "
+                             f"{4 * width // reduction}): SqueezeExcitation({4 * width}, reduction={reduction}).")
         shortcut = getattr(block, "shortcut", None)
         if (got == expected - 2 * 4 * width and isinstance(shortcut, nn.Module)
                 and not any(isinstance(m, nn.BatchNorm2d) for m in shortcut.modules())):
@@ -392,6 +420,13 @@ def check_se_parameter_count(answer, channels: int, reduction: int) -> CheckResu
         return _fail("You counted the weights only: both 1x1 convs also have a bias, one value per output channel.")
     if answer in (channels * hidden, channels * hidden + hidden, channels * hidden + channels):
         return _fail("That is one of the two layers; count both: C -> C/r and C/r -> C.")
+    if answer > expected and answer % expected == 0:
+        modules = answer // expected
+        stage = next((number for number, (width, blocks) in enumerate(_STAGES, start=1)
+                      if width == channels and blocks == modules), None)
+        whole = f"a whole stage: stage {stage}'s {modules} blocks" if stage else f"{modules} blocks"
+        return _fail(f"That is the SE modules of {whole}, each with its own module. The exercise asks for one "
+                     f"module, of one block.")
     return _fail(f"Not quite: the module has two 1x1 convs, {channels} -> {hidden} and {hidden} -> {channels}, "
                  f"each with weights and a bias.")
 
@@ -498,10 +533,9 @@ def check_steps_per_epoch(answer, images: int, batch_size: int) -> CheckResult:
     """``answer``: optimizer steps in one epoch over ``images`` images in batches of ``batch_size``."""
     if answer is None:
         return _not_done("a number")
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
-        return _fail(f"Give the answer as a number, got {answer!r}.")
-    if (whole := _whole_number(answer)) is not None:
-        answer = whole  # 391.0 as 391
+    if (number := _number(given := answer)) is None:
+        return _fail(f"Give the answer as a number, got {given!r}.")
+    answer = number if (whole := _whole_number(number)) is None else whole  # 391.0 as 391
     full, rest = divmod(images, batch_size)
     expected = full + (rest > 0)
     if answer == expected:
@@ -526,8 +560,8 @@ def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gam
     """``answer``: the learning rate in ``epoch`` (counted from 1) under StepLR(step, gamma) from ``lr``."""
     if answer is None:
         return _not_done("a number")
-    if not isinstance(answer, numbers.Real):
-        return _fail(f"Give the answer as a number, got {answer!r}.")
+    if (answer := _number(given := answer)) is None:
+        return _fail(f"Give the answer as a number, got {given!r}.")
     decays = (epoch - 1) // step
     expected = lr * gamma**decays
     if math.isclose(answer, expected, rel_tol=1e-6):
@@ -554,10 +588,16 @@ def check_se_cost(answer, reduction: int, stages: tuple[int, ...] = (1, 2, 3, 4)
     with torch.device("meta"):  # counting needs no weights
         expected = (count_parameters(ResNet(ResNetConfig(reduction=reduction, se_stages=stages)))
                     - count_parameters(ResNet(ResNetConfig(reduction=None))))
-    where = [(256 * 2 ** (stage - 1), blocks) for stage, blocks in zip((1, 2, 3, 4), (3, 4, 6, 3)) if stage in stages]
+    where = [(channels, blocks) for stage, (channels, blocks) in enumerate(_STAGES, start=1) if stage in stages]
     if answer == expected:
         return CheckResult(True, f"{answer:,} is right: " + " + ".join(f"{blocks} x SE({channels})"
                                                                        for channels, blocks in where) + ".")
+    for other in (2, 4, 8, 16, 32, 64):
+        cost = sum(blocks * (2 * channels * (channels // other) + channels // other + channels)
+                   for channels, blocks in where)
+        if other != reduction and answer == cost:
+            return _fail(f"That is SE's cost at r = {other}; this exercise asks for r = {reduction}: each module "
+                         f"squeezes its C channels to C/{reduction}.")
     if answer == sum(blocks * 2 * channels * (channels // reduction) for channels, blocks in where):
         return _fail("You counted the weights only: each of the two 1x1 convs of an SE module has a bias too "
                      "(C/r and C values).")
@@ -576,9 +616,8 @@ def check_difference_spread(answer, a: list[float], b: list[float]) -> CheckResu
     """``answer``: the standard error of mean(b) - mean(a), each list the results of one setting's seeds."""
     if answer is None:
         return _not_done("a number")
-    if not isinstance(answer, numbers.Real):
-        return _fail(f"Give the answer as a number, got {answer!r}.")
-
+    if (answer := _number(given := answer)) is None:
+        return _fail(f"Give the answer as a number, got {given!r}.")
     if min(len(a), len(b)) < 2:
         return _fail("Each setting needs at least two runs: one run has no spread to measure.")
 
@@ -591,6 +630,9 @@ def check_difference_spread(answer, a: list[float], b: list[float]) -> CheckResu
         verdict = "larger" if abs(difference) > 2 * expected else "not larger"
         return CheckResult(True, f"{answer:.3g} is right: the difference of the means, {difference:+.3g}, is "
                                  f"{verdict} than two standard errors ({2 * expected:.3g}).")
+    if math.isclose(answer, 100 * expected, rel_tol=1e-2):
+        return _fail("That is in points, a hundred times the fraction: the accuracies are fractions (0.476, not "
+                     "47.6), so give the standard error as a fraction too.")
     if math.isclose(answer, error(statistics.pvariance), rel_tol=1e-2):
         return _fail("That uses the population variance (divided by n); a few seeds are a sample of all the seeds "
                      "you could have run, so divide by n - 1 (statistics.variance, or stdev squared).")
