@@ -1,6 +1,8 @@
 """The lessons follow the series' conventions, and every worked solution passes its self-check."""
 
 import ast
+import hashlib
+import linecache
 import re
 from pathlib import Path
 
@@ -31,14 +33,20 @@ def solutions(notebook) -> list[str]:
     return [SOLUTION_CODE.search(notebook.cells[i].source).group(1) for i in solution_cells(notebook)]
 
 
-def run_solution(code: str):
-    """Execute a solution; return the value of its last line, as the notebook would display it."""
+def run_cell(code: str, namespace: dict | None = None):
+    """Execute code as IPython runs a cell; return the value of its last line, as the notebook would display it.
+
+    Like IPython, it keeps the code in ``linecache``, where ``inspect`` finds the source of the functions
+    it defines (the "find the bug" checks read it).
+    """
+    filename = f"<cell {hashlib.sha256(code.encode()).hexdigest()[:12]}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
     tree = ast.parse(code)
     last = tree.body.pop()
     assert isinstance(last, ast.Expr), "a solution ends with its self-check call"
-    namespace = {}
-    exec(compile(tree, "<solution>", "exec"), namespace)
-    return eval(compile(ast.Expression(last.value), "<solution>", "eval"), namespace)
+    namespace = {} if namespace is None else namespace
+    exec(compile(tree, filename, "exec"), namespace)
+    return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
 
 
 def test_lessons_01_to_04_exist():
@@ -110,6 +118,29 @@ def test_each_exercise_cell_is_tagged_and_followed_by_its_tagged_solution(path):
     ids=lambda value: value.name if isinstance(value, Path) else f"solution{value + 1}",
 )
 def test_worked_solution_passes_its_check(path, index):
-    result = run_solution(solutions(path)[index])
+    result = run_cell(solutions(path)[index])
     assert isinstance(result, CheckResult)
     assert result.passed, result.message
+
+
+FIND_THE_BUG = {"02.1": "There is a ReLU after the last BN", "03.2": "The squeeze uses max-pooling"}
+
+
+@pytest.mark.parametrize("exercise_id, bug", FIND_THE_BUG.items(), ids=list(FIND_THE_BUG))
+def test_find_the_bug_checks_say_nothing_of_the_bug_until_the_code_changes(exercise_id, bug, capsys):
+    [lesson] = [path for path in LESSONS if path.name.startswith(exercise_id[:2])]
+    notebook = read(lesson)
+    [cell] = [notebook.cells[i] for i in copies.exercise_cells(notebook)
+              if notebook.cells[i].metadata["exercise"]["id"] == exercise_id]
+    assert sum(source in cell.source for source in checks.HANDED_OUT_BUGS) == 1, \
+        "the check recognizes the class exactly as the lesson hands it out"
+    imports = next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    namespace = {}
+    exec(imports, namespace)
+    handed_out = run_cell(cell.source, namespace)
+    assert not handed_out.passed and not handed_out.done
+    assert handed_out.message == "Not done yet: run the cell, read what it prints, and find the bug."
+    assert capsys.readouterr().out.strip(), "the cell prints something to read"
+    changed = run_cell(cell.source.replace("    def forward(self, x):", "    def forward(self, x):  # looked"),
+                       namespace)
+    assert not changed.passed and changed.done and changed.message.startswith(bug)

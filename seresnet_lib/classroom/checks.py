@@ -149,6 +149,69 @@ def _forward_source(module: nn.Module) -> str:
         return ""
 
 
+# The classes of the "find the bug" exercises (02.1 and 03.2) as the lessons hand them out. While a
+# class's methods read as here, its check says only that the exercise is not done: the student runs
+# the cell and reads its output first, and the check names the bug once the code has changed.
+# tests/test_notebooks.py fails if a lesson's cell and these drift apart.
+HANDED_OUT_BUGS = (
+    """\
+class BuggyIdentityBlock(nn.Module):
+    def __init__(self, channels=256, width=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(channels)
+        self.shortcut = nn.Identity()
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        out = torch.relu(self.bn3(self.conv3(out)))
+        return torch.relu(out + self.shortcut(x))
+""",
+    """\
+class BuggySE(nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, channels // reduction, kernel_size=1)
+        self.fc2 = nn.Conv2d(channels // reduction, channels, kernel_size=1)
+
+    def forward(self, x):
+        z = x.amax(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(z))))
+""",
+)
+
+
+def _code_lines(source: str) -> list[str]:
+    """The non-blank lines of ``source``, without trailing blanks: what a comparison of code looks at."""
+    return [line.rstrip() for line in source.splitlines() if line.strip()]
+
+
+def _methods_source(module: nn.Module) -> str:
+    """The source of the methods the module's class defines, in order; "" if any cannot be read.
+
+    A class defined in a notebook cell has no readable source of its own, but its methods do
+    (IPython keeps each cell's code where ``inspect`` finds it).
+    """
+    methods = [value for value in vars(type(module)).values() if inspect.isfunction(value)]
+    try:
+        return "\n".join(inspect.getsource(method) for method in methods)
+    except (OSError, TypeError):
+        return ""
+
+
+def _handed_out_bug(module: nn.Module) -> CheckResult | None:
+    """Not done, without a word about the bug, if ``module`` is a "find the bug" class left as handed out."""
+    methods = _code_lines(_methods_source(module))
+    if methods and any(methods == _code_lines(source)[1:] for source in HANDED_OUT_BUGS):
+        return CheckResult(False, "Not done yet: run the cell, read what it prints, and find the bug.", done=False)
+    return None
+
+
 def _conv_with_bias(module: nn.Module) -> str | None:
     """The name of a convolution with a bias, if any: the BN after it makes a bias redundant.
 
@@ -295,6 +358,8 @@ def check_bottleneck(
     """
     if (problem := _not_a_module(block, "block")) is not None:
         return problem
+    if (untouched := _handed_out_bug(block)) is not None:
+        return untouched
     size = 16
     x = torch.randn(2, in_channels, size, size)
     expected_shape = (width * 4, -(-size // stride), -(-size // stride))
@@ -435,6 +500,8 @@ def check_se_module(module, channels: int, reduction: int) -> CheckResult:
     """``module``: an SE module with ``fc1`` and ``fc2`` 1x1 convs, as in the lesson's skeleton."""
     if (problem := _not_a_module(module, "SE module")) is not None:
         return problem
+    if (untouched := _handed_out_bug(module)) is not None:
+        return untouched
     x = torch.randn(2, channels, 7, 7)
     out = _run(module, x)
     if isinstance(out, CheckResult):
