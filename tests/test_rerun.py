@@ -162,10 +162,13 @@ def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict
 
 
 def grade_unanswered_then_solved(client, notebook, lesson: Path):
-    """As handed out, every exercise grades as not done; with its worked solution run, as passed."""
+    """As handed out, every exercise grades as not done, and its check says so (a "find the bug" check names no
+    bug yet); with its worked solution run, as passed."""
     exercises = grading.lesson_exercises([lesson])
     positions = copies.exercise_cells(notebook)
-    assert {o.result for o in grading.grade(notebook, lesson.name, exercises)} == {grading.NOT_DONE}
+    unanswered = grading.grade(notebook, lesson.name, exercises)
+    assert {o.result for o in unanswered} == {grading.NOT_DONE}
+    assert [o.detail for o in unanswered if not o.detail.startswith("Not done yet: ")] == []
     for index, code in zip(positions, solutions(lesson), strict=True):
         notebook.cells[index].source = code
         client.execute_cell(notebook.cells[index], index)
