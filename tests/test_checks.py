@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from seresnet_lib import Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, count_multiply_adds, seresnet50
+from seresnet_lib import Bottleneck, ResNet, ResNetConfig, SqueezeExcitation, Stem, count_multiply_adds, hook_count
 from seresnet_lib.classroom import checks
 
 
@@ -572,8 +572,10 @@ def test_difference_spread_accepts_the_rounded_figure_compare_prints_and_needs_t
 
 @pytest.fixture(scope="module")
 def se_model():
+    """A small SE-ResNet with lesson 07's layout (3 blocks in stage 4, SE everywhere), and 3 images."""
     torch.manual_seed(0)
-    return seresnet50(num_classes=10).eval(), torch.rand(3, 3, 32, 32)
+    config = ResNetConfig(blocks=(1, 1, 1, 3), widths=(8, 16, 32, 64), num_classes=10, reduction=4)
+    return ResNet(config).eval(), torch.rand(3, 3, 32, 32)
 
 
 def output_of(model, images, module):
@@ -588,7 +590,7 @@ def output_of(model, images, module):
 @pytest.mark.parametrize(
     "pick, passed, message",
     [
-        (lambda m: m.stage4[2].se.gate, True, "Right: (3, 2048) weights"),
+        (lambda m: m.stage4[2].se.gate, True, "Right: (3, 256) weights"),
         (lambda m: m.stage4[2].se.gate, False, "flatten the 1 x 1 map away"),
         (lambda m: m.stage4[2].se, False, "That is the SE module's output"),
         (lambda m: m.stage4[1].se.gate, False, "Those are the weights of stage4.2, another block"),
@@ -603,28 +605,131 @@ def test_recorded_excitations(se_model, pick, passed, message):
     assert bool(result) is passed and message in result.message
 
 
-def test_recorded_excitations_with_a_hook_left_behind(se_model):
+def test_recorded_gate_inputs_and_se_inputs_are_named(se_model):
     model, images = se_model
-    handle = model.stage4[2].se.gate.register_forward_hook(lambda *args: None)
+    se = model.stage4[2].se
+    gate_input = seen_by(model, images, se.gate).flatten(1)
+    result = checks.check_recorded_excitations(gate_input, model, images)
+    assert not result and "Those are the gate's inputs, the logits before the sigmoid" in result.message
+    assert "evaluation mode" not in result.message
+    result = checks.check_recorded_excitations(seen_by(model, images, se).flatten(1), model, images)
+    assert not result and "That is what the SE module receives" in result.message
+
+
+def seen_by(model, images, module):
+    """What ``module`` receives in one forward pass (its first input), as a pre-hook sees it."""
+    stored = []
+    handle = module.register_forward_pre_hook(lambda m, inputs: stored.append(inputs[0]))
     try:
-        assert "1 hook still registered" in checks.check_recorded_excitations(torch.zeros(3, 2048), model, images).message
+        with torch.no_grad():
+            model(images)
     finally:
         handle.remove()
+    return stored[0]
 
 
-def test_se_switched_off(se_model):
-    model, images = se_model
-
-    def logits(stage, value):
-        handles = [block.se.gate.register_forward_hook(lambda g, i, out: value(out))
-                   for block in getattr(model, f"stage{stage}")]
+def logits_with(model, images, stage=4, blocks=None, value=torch.ones_like, module="gate"):
+    """The logits with hooks on the SE ``module`` ("gate" or "se") of ``blocks`` of ``stage`` (all) that return
+    ``value(output)``."""
+    chosen = list(getattr(model, f"stage{stage}"))
+    chosen = chosen if blocks is None else [chosen[i] for i in blocks]
+    hooked = [block.se.gate if module == "gate" else block.se for block in chosen]
+    handles = [m.register_forward_hook(lambda m, inputs, out: value(out)) for m in hooked]
+    try:
         with torch.no_grad():
-            out = model(images)
+            return model(images)
+    finally:
         for handle in handles:
             handle.remove()
-        return out
 
-    assert checks.check_se_switched_off(logits(4, torch.ones_like), model, images)
-    assert "stage 3's SE switched off" in checks.check_se_switched_off(logits(3, torch.ones_like), model, images).message
-    assert "usual logits" in checks.check_se_switched_off(logits(4, lambda out: None), model, images).message
-    assert "Not quite" in checks.check_se_switched_off(logits(4, torch.zeros_like), model, images).message
+
+@pytest.mark.parametrize(
+    "blocks, value, module, passed, message",
+    [
+        (None, torch.ones_like, "gate", True, "Right: with stage 4's SE at scale 1"),
+        (None, lambda out: None, "gate", False, "These are the model's usual logits"),
+        (None, torch.zeros_like, "gate", False, "With zeros, stage 4's SE modules scale every channel by 0"),
+        ([2], torch.ones_like, "gate", False, "switched off in model.stage4[2] only, 1 of stage 4's 3 blocks"),
+        ([0, 1], torch.ones_like, "gate", False, "in model.stage4[0] and model.stage4[1] only, 2 of stage 4's"),
+        (None, torch.ones_like, "se", False, "each SE module's whole output replaced by ones"),
+        (None, lambda out: 0.5 * out, "gate", False, "Not quite: hook the gate of every block"),
+    ],
+    ids=["ones", "none", "zeros", "one-block", "two-blocks", "se-module", "halved"],
+)
+def test_se_switched_off(se_model, blocks, value, module, passed, message):
+    model, images = se_model
+    result = checks.check_se_switched_off(logits_with(model, images, 4, blocks, value, module), model, images)
+    assert bool(result) is passed and message in result.message, result.message
+    assert "Note" not in result.message
+
+
+def test_se_switched_off_in_another_stage(se_model):
+    model, images = se_model
+    result = checks.check_se_switched_off(logits_with(model, images, stage=3), model, images)
+    assert not result and "stage 3's SE switched off, not stage 4's" in result.message
+
+
+class Hooks:
+    """Hooks registered on modules for a test, removed when the ``with`` block ends."""
+
+    def __init__(self, modules, hook=lambda module, inputs, output: None):
+        self.handles = [module.register_forward_hook(hook) for module in modules]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+
+def test_a_hook_left_by_exercise_1_fails_exercise_1_only(se_model):
+    model, images = se_model
+    excitations = output_of(model, images, model.stage4[2].se.gate).flatten(1)
+    switched_off = logits_with(model, images)
+
+    def broken(module, inputs, output):
+        raise RuntimeError("a student's hook that raises")
+
+    with Hooks([model.stage4[2].se.gate], broken):
+        result = checks.check_recorded_excitations(excitations, model, images)
+        assert not result and result.message.startswith(
+            "1 hook is still registered on model.stage4[2].se.gate, where this exercise hooks")
+        assert "call remove() on their handles" in result.message
+        result = checks.check_se_switched_off(switched_off, model, images)  # the hook that raises is set aside
+        assert result and result.message.startswith("Right: with stage 4's SE at scale 1")
+        assert "Note: hooks are still registered on the model, 1 on model.stage4[2].se.gate, where exercise " \
+               "07.1 hooks." in result.message
+        assert hook_count(model) == 1  # the check gave it back
+    assert hook_count(model) == 0  # and its handle still removes it
+
+
+def test_hooks_left_by_exercise_2_fail_exercise_2_only(se_model):
+    model, images = se_model
+    excitations = output_of(model, images, model.stage4[2].se.gate).flatten(1)
+    switched_off = logits_with(model, images)
+    with Hooks([block.se.gate for block in model.stage4], lambda module, inputs, output: torch.ones_like(output)):
+        result = checks.check_se_switched_off(switched_off, model, images)
+        assert not result and result.message.startswith(
+            "3 hooks are still registered on the gates of model.stage4's blocks, as this exercise registers them")
+        result = checks.check_recorded_excitations(excitations, model, images)
+        assert result and "Note: hooks are still registered on the model, 3 on the gates of model.stage4's " \
+                          "blocks, as exercise 07.2 registers them" in result.message
+        ones = output_of(model, images, model.stage4[2].se.gate).flatten(1)  # recorded with those hooks on
+        result = checks.check_recorded_excitations(ones, model, images)
+        assert not result and result.message.startswith("Your weights are all 1: a hook that returns ones ran")
+
+
+def test_both_exercises_hooks_and_others_are_told_apart(se_model):
+    model, images = se_model
+    excitations = output_of(model, images, model.stage4[2].se.gate).flatten(1)
+    gates = [block.se.gate for block in model.stage4]
+    with Hooks(gates), Hooks([model.stage4[2].se.gate]), Hooks([model.stage1[0].se, model.fc]):
+        result = checks.check_recorded_excitations(excitations, model, images)
+        assert not result and result.message.startswith("1 hook is still registered on model.stage4[2].se.gate")
+        result = checks.check_se_switched_off(logits_with(model, images), model, images)
+        assert not result and result.message.startswith("3 hooks are still registered on the gates")
+    with Hooks([model.stage1[0].se, model.fc]):
+        result = checks.check_recorded_excitations(excitations, model, images)
+        assert result and "the model, 1 on model.stage1[0].se; 1 on model.fc. Every forward pass runs them; this " \
+                          "check set them aside." in result.message

@@ -26,6 +26,7 @@ from papermill.parameterize import parameterize_notebook
 from test_notebooks import solutions
 
 from seresnet_lib.classroom import copies, grading
+from seresnet_lib.classroom.checks import CHECK_MIME
 from seresnet_lib.classroom.series import lessons
 from seresnet_lib.lab import grid
 from seresnet_lib.lab.reference import load_reference, record_reference
@@ -104,6 +105,8 @@ def test_lesson_cells_can_be_run_again(path):
                 assert text_of(notebook.cells[index]) == first_run[index], notebook.cells[index].source[:200]
         if path.name == "05_train_cifar10.ipynb":
             change_parameters_and_rerun(client, notebook)
+        if path.name == "07_inside_se.ipynb":
+            a_hook_that_raises_comes_off(client, notebook)
         grade_unanswered_then_solved(client, notebook, path)
     if path.name == "05_train_cifar10.ipynb":
         runs = sorted((workdir() / TINY_TRAINING["out_dir"]).iterdir())
@@ -175,6 +178,27 @@ def grade_unanswered_then_solved(client, notebook, lesson: Path):
     outcomes = grading.grade(notebook, lesson.name, exercises)
     assert [(o.exercise, o.result) for o in outcomes] == [(notebook.cells[i].metadata["exercise"]["id"],
                                                           grading.PASSED) for i in positions]
+
+
+def a_hook_that_raises_comes_off(client, notebook):
+    """Lesson 07: a hook of exercise 07.1 that raises comes off with the error (the cell's finally), so the cell
+    fixed and run again passes; a hook left behind once kept raising until the kernel restarted."""
+    [handed_out] = [notebook.cells[i].source for i in copies.exercise_cells(notebook)
+                    if notebook.cells[i].metadata["exercise"]["id"] == "07.1"]
+    blank = "    ...  # your code: store the excitations, flattened to N x C, in stored"
+    assert blank in handed_out
+    slip = handed_out.replace(blank, "    raise ValueError('a slip in the hook')")
+    assert run_cell(client, notebook, slip) == "ValueError: a slip in the hook"
+    assert run_cell(client, notebook, "assert hook_count(model) == 0, hook_count(model)") == ""
+    fixed = new_code_cell(handed_out.replace(blank, "    stored.append(output.flatten(1))")
+                          .replace("answer = None ", "answer = stored[0] "))
+    notebook.cells.append(fixed)
+    try:
+        client.execute_cell(fixed, len(notebook.cells) - 1)
+    finally:
+        notebook.cells.pop()
+    [check] = [output.data[CHECK_MIME] for output in fixed.outputs if CHECK_MIME in output.get("data", {})]
+    assert check["passed"] and check["message"].startswith("Right: (8, 2048) weights"), check["message"]
 
 
 def run_cell(client, notebook, source: str) -> str:

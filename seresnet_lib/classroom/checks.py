@@ -11,17 +11,22 @@ A notebook also records the result in machine-readable form (``CHECK_MIME``), wh
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
+import itertools
 import math
 import numbers
+import re
 import statistics
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..model.excitations import hook_count, recording, se_modules, switched_off
+from ..model.excitations import recording
 from ..model.layers import Bottleneck, SqueezeExcitation, Stem
 from ..model.measure import count_parameters, evaluation_mode, output_shapes, stage_shapes
 from ..model.models import ResNet, ResNetConfig
@@ -646,15 +651,20 @@ def check_learning_rate(answer, epoch: int, lr: float = 0.01, step: int = 5, gam
     return _fail(f"Not quite: the rate starts at {lr:g} and is multiplied by {gamma:g} after every {step} epochs.")
 
 
+@functools.cache
+def _resnet50_parameters(reduction: int | None, se_stages: tuple[int, ...]) -> int:
+    """The parameters of ResNet-50 for 1000 classes, with SE at ``reduction`` in ``se_stages``."""
+    with torch.device("meta"):  # counting needs no weights
+        return count_parameters(ResNet(ResNetConfig(reduction=reduction, se_stages=se_stages)))
+
+
 def check_se_cost(answer, reduction: int, stages: tuple[int, ...] = (1, 2, 3, 4)) -> CheckResult:
     """``answer``: the parameters SE adds to ResNet-50 (1000 classes) at ``reduction``, in ``stages``."""
     if answer is None:
         return _not_done("a whole number")
     if (answer := _whole_number(given := answer)) is None:
         return _fail(f"Give the answer as a whole number, got {given!r}.")
-    with torch.device("meta"):  # counting needs no weights
-        expected = (count_parameters(ResNet(ResNetConfig(reduction=reduction, se_stages=stages)))
-                    - count_parameters(ResNet(ResNetConfig(reduction=None))))
+    expected = _resnet50_parameters(reduction, tuple(stages)) - _resnet50_parameters(None, (1, 2, 3, 4))
     where = [(channels, blocks) for stage, (channels, blocks) in enumerate(_STAGES, start=1) if stage in stages]
     if answer == expected:
         return CheckResult(True, f"{answer:,} is right: " + " + ".join(f"{blocks} x SE({channels})"
@@ -715,19 +725,124 @@ def check_difference_spread(answer, a: list[float], b: list[float]) -> CheckResu
                  "with s the sample standard deviation of each setting's runs.")
 
 
-def _reference_logits(model: nn.Module, images: torch.Tensor, off_stage: int | None = None) -> torch.Tensor:
-    with torch.no_grad():
-        if off_stage is None:
-            return model(images)
-        with switched_off(model, [off_stage]):
-            return model(images)
+# Lesson 07: inside SE. Its exercise 07.1 hooks the gate of one block (stage 4's last), 07.2 the gate of
+# every block of stage 4. A hook one of them leaves behind runs in every later forward pass, so the
+# checks compute what they compare with under none of the students' hooks, fail an exercise only for
+# hooks it left itself, and note the others.
+
+_RECORDING, _SWITCHING = "07.1", "07.2"
+_RECORDED_BLOCK, _SWITCHED_STAGE = (4, 3), 4  # where the lesson's exercises hook: (stage, block), stage
+_REMOVE = ("To take off those already there, call remove() on their handles; a hook whose handle is lost "
+           "goes only with the model: run the cell that loads it again.")
 
 
-def _hooks_left(model: nn.Module) -> CheckResult | None:
-    if hook_count(model):
-        return _fail(f"{_count(hook_count(model), 'hook')} still registered on the model: every forward pass "
-                     f"runs it from now on. Keep the handle register_forward_hook returns and call handle.remove().")
-    return None
+def _in_code(name: str) -> str:
+    """A module's name as a reader reaches it: "stage4.2.se.gate" -> "model.stage4[2].se.gate"."""
+    return "model." + re.sub(r"\.(\d+)", r"[\1]", name)
+
+
+def _se_of(model: nn.Module, stage: int) -> list[SqueezeExcitation]:
+    """The SE modules of ``stage``, block by block."""
+    return [block.se for block in getattr(model, f"stage{stage}", [])
+            if isinstance(getattr(block, "se", None), SqueezeExcitation)]
+
+
+@contextmanager
+def _hooks_set_aside(model: nn.Module) -> Iterator[None]:
+    """While the block runs, no forward hook or pre-hook registered on the model runs; afterwards they are all
+    back, and their handles still remove them. What a check computes must not depend on a student's leftovers."""
+    saved = []
+    for module in model.modules():
+        for kind in ("_forward_hooks", "_forward_pre_hooks"):
+            if hooks := getattr(module, kind):
+                saved.append((module, kind, hooks))
+                setattr(module, kind, OrderedDict())
+    try:
+        yield
+    finally:
+        for module, kind, hooks in saved:
+            setattr(module, kind, hooks)
+
+
+def _logits_with(model: nn.Module, images: torch.Tensor,
+                 replace: dict[nn.Module, Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
+    """The model's logits (as floats, on the CPU) with each module of ``replace`` giving what its function makes
+    of the module's output, and no hook of anyone else's running."""
+    with _hooks_set_aside(model):
+        handles = [module.register_forward_hook(lambda _module, _inputs, output, make=make: make(output))
+                   for module, make in replace.items()]
+        try:
+            with torch.no_grad():
+                return model(images).float().cpu()
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+@dataclass(frozen=True)
+class _LeftHooks:
+    """The hooks still registered on a model, by the exercise of lesson 07 that registers hooks there."""
+
+    recorded: tuple[int, int]  # (stage, block) whose gate 07.1 hooks
+    switched: int  # the stage whose every gate 07.2 hooks
+    recording: int  # hooks on that gate (or its SE module), beyond the sets below
+    switching: int  # hooks on every gate of that stage: one per gate and set
+    elsewhere: dict[str, int]  # module name -> hooks that cannot be told apart
+
+    @classmethod
+    def on(cls, model: nn.Module, recorded: tuple[int, int], switched: int) -> _LeftHooks:
+        hooked = {name: len(module._forward_hooks) + len(module._forward_pre_hooks)
+                  for name, module in model.named_modules()}
+        gates = [f"stage{switched}.{i}.se.gate" for i, block in enumerate(getattr(model, f"stage{switched}", []))
+                 if isinstance(getattr(block, "se", None), SqueezeExcitation)]
+        sets = min((hooked.get(gate, 0) for gate in gates), default=0)
+        for gate in gates:
+            hooked[gate] -= sets
+        stage, block = recorded
+        recording = sum(hooked.pop(f"stage{stage}.{block - 1}.se{part}", 0) for part in (".gate", ""))
+        return cls(recorded, switched, recording, sets * len(gates),
+                   {name: count for name, count in hooked.items() if count})
+
+    def own(self, exercise: str) -> CheckResult | None:
+        """A failed check if ``exercise`` (07.1 or 07.2) left hooks behind."""
+        if exercise == _RECORDING and self.recording:
+            return _fail(f"{self._how_many(self.recording)} on {self._recorded_gate()}, where this exercise hooks: "
+                         f"every forward pass runs {'it' if self.recording == 1 else 'them'} from now on. Register "
+                         f"your hook just before the cell's try, whose finally removes it even after an error. "
+                         f"{_REMOVE}")
+        if exercise == _SWITCHING and self.switching:
+            return _fail(f"{self._how_many(self.switching)} on the gates of model.stage{self.switched}'s blocks, "
+                         f"as this exercise registers them: stage {self.switched}'s SE stays switched off in every "
+                         f"forward pass from now on. Register them inside the cell's try and append each handle to "
+                         f"handles; its finally removes them even after an error. {_REMOVE}")
+        return None
+
+    def note(self, exercise: str) -> str:
+        """A sentence on the hooks ``exercise`` did not leave; "" if there are none."""
+        where = []
+        if self.recording and exercise != _RECORDING:
+            where.append(f"{self.recording} on {self._recorded_gate()}, where exercise {_RECORDING} hooks")
+        if self.switching and exercise != _SWITCHING:
+            where.append(f"{self.switching} on the gates of model.stage{self.switched}'s blocks, as exercise "
+                         f"{_SWITCHING} registers them")
+        where += [f"{count} on {_in_code(name)}" for name, count in self.elsewhere.items()]
+        if not where:
+            return ""
+        return (f"Note: hooks are still registered on the model, {'; '.join(where)}. Every forward pass runs "
+                f"them; this check set them aside. {_REMOVE}")
+
+    def _recorded_gate(self) -> str:
+        stage, block = self.recorded
+        return f"model.stage{stage}[{block - 1}].se.gate"
+
+    @staticmethod
+    def _how_many(count: int) -> str:
+        return f"{_count(count, 'hook')} {'is' if count == 1 else 'are'} still registered"
+
+
+def _noted(result: CheckResult, note: str) -> CheckResult:
+    """``result`` with ``note`` after its message: the verdict stays the exercise's own."""
+    return CheckResult(result.passed, f"{result.message} {note}", result.done) if note else result
 
 
 def check_recorded_excitations(answer, model: nn.Module, images: torch.Tensor, stage: int = 4,
@@ -735,20 +850,34 @@ def check_recorded_excitations(answer, model: nn.Module, images: torch.Tensor, s
     """``answer``: the excitations (N x C) of the SE module of ``block`` in ``stage`` for ``images``."""
     if answer is None:
         return _not_done("the N x C excitations")
-    if (left := _hooks_left(model)) is not None:
-        return left
+    left = _LeftHooks.on(model, (stage, block), _SWITCHED_STAGE)
+    if (own := left.own(_RECORDING)) is not None:
+        return own
+    return _noted(_recorded_excitations(answer, model, images, stage, block, left), left.note(_RECORDING))
+
+
+def _recorded_excitations(answer, model: nn.Module, images: torch.Tensor, stage: int, block: int,
+                          left: _LeftHooks) -> CheckResult:
+    """The verdict on 07.1's answer, against excitations recorded with the students' hooks set aside."""
+    if isinstance(answer, tuple) and answer and isinstance(answer[0], torch.Tensor):
+        return _fail("That is a tuple, as a hook receives the module's inputs: store the gate's output (the hook's "
+                     "third argument), flattened to N x C.")
     if not isinstance(answer, torch.Tensor):
         return _fail(f"Give the answer as a tensor, got {type(answer).__name__}.")
-    target = f"stage{stage}.{block}"
+    target, gate = f"stage{stage}.{block}", f"model.stage{stage}[{block - 1}].se.gate"
     model.eval()
-    outputs = []
     se = getattr(model, f"stage{stage}")[block - 1].se
-    handle = se.register_forward_hook(lambda module, inputs, output: outputs.append(output.flatten(1)))
-    try:
-        with torch.no_grad(), recording(model) as recorded:
-            model(images)
-    finally:
-        handle.remove()
+    seen = {}
+    with _hooks_set_aside(model):
+        handles = [se.register_forward_pre_hook(lambda module, inputs: seen.update(se_input=inputs[0])),
+                   se.register_forward_hook(lambda module, inputs, output: seen.update(se_output=output)),
+                   se.gate.register_forward_pre_hook(lambda module, inputs: seen.update(gate_input=inputs[0]))]
+        try:
+            with torch.no_grad(), recording(model) as recorded:
+                model(images)
+        finally:
+            for handle in handles:
+                handle.remove()
     expected = recorded[target][0]
     values = answer.detach().float().cpu()
     same = values.numel() == expected.numel() and torch.allclose(values.reshape(expected.shape), expected, atol=1e-5)
@@ -759,31 +888,53 @@ def check_recorded_excitations(answer, model: nn.Module, images: torch.Tensor, s
         return _fail(f"Right values, shape {tuple(values.shape)}: flatten the 1 x 1 map away (.flatten(1)) to get "
                      f"N x C = {tuple(expected.shape)}.")
     flat = values.reshape(values.shape[0], -1) if values.dim() > 1 else values
-    if flat.shape == outputs[0].shape and torch.allclose(flat, outputs[0].float().cpu(), atol=1e-5):
-        return _fail("That is the SE module's output, each channel already multiplied by its weight: hook the "
-                     "module's gate (the sigmoid) to get the weights themselves.")
+    mistakes = {
+        "se_output": "That is the SE module's output, each channel already multiplied by its weight: hook the "
+                     "module's gate (the sigmoid) to get the weights themselves.",
+        "gate_input": "Those are the gate's inputs, the logits before the sigmoid (not between 0 and 1): a forward "
+                      "hook is called as hook(module, inputs, output), and the excitations are its output.",
+        "se_input": "That is what the SE module receives, the block's feature maps before SE scales them: hook "
+                    f"{gate} and store its output.",
+    }
+    for name, message in mistakes.items():
+        tensor = seen[name].flatten(1).float().cpu()
+        if flat.shape == tensor.shape and torch.allclose(flat, tensor, atol=1e-5):
+            return _fail(message)
     for name, weights in recorded.items():
         if name != target and flat.shape == weights[0].shape and torch.allclose(flat, weights[0], atol=1e-5):
-            return _fail(f"Those are the weights of {name}, another block: hook model.stage{stage}[{block - 1}]"
-                         f".se.gate (blocks count from 0 in code).")
+            return _fail(f"Those are the weights of {name}, another block: hook {gate} (blocks count from 0 in "
+                         f"code).")
     if flat.shape != expected.shape:
         return _fail(f"Expected N x C = {tuple(expected.shape)}, got {tuple(values.shape)}.")
-    return _fail(f"Not quite: hook model.stage{stage}[{block - 1}].se.gate, and run the model in evaluation mode "
-                 f"(model.eval()) under torch.no_grad().")
+    if left.switching and bool((flat == 1).all()):
+        return _fail("Your weights are all 1: a hook that returns ones ran on the gate before yours, and yours "
+                     "stored what it returned.")
+    return _fail(f"Not quite: store the output of {gate} (the hook's third argument), flattened to N x C, from one "
+                 f"forward pass over the images, with the model in evaluation mode.")
 
 
 def check_se_switched_off(answer, model: nn.Module, images: torch.Tensor, stage: int = 4) -> CheckResult:
     """``answer``: the logits (N x classes) for ``images`` with the SE modules of ``stage`` scaling by 1."""
     if answer is None:
-        return _not_done("the logits with stage 4's SE switched off")
-    if (left := _hooks_left(model)) is not None:
-        return left
+        return _not_done(f"the logits with stage {stage}'s SE switched off")
+    left = _LeftHooks.on(model, _RECORDED_BLOCK, stage)
+    if (own := left.own(_SWITCHING)) is not None:
+        return own
+    return _noted(_switched_off(answer, model, images, stage), left.note(_SWITCHING))
+
+
+def _switched_off(answer, model: nn.Module, images: torch.Tensor, stage: int) -> CheckResult:
+    """The verdict on 07.2's answer, against logits computed with the students' hooks set aside."""
     if not isinstance(answer, torch.Tensor):
         return _fail(f"Give the answer as a tensor, got {type(answer).__name__}.")
     model.eval()
     answer = answer.detach().float().cpu()
-    expected = _reference_logits(model, images, stage).float().cpu()
-    usual = _reference_logits(model, images).float().cpu()
+    modules = _se_of(model, stage)
+    gates = [se.gate for se in modules]
+    if not gates:
+        raise ValueError(f"stage {stage} of this model has no SE modules to switch off")
+    expected = _logits_with(model, images, dict.fromkeys(gates, torch.ones_like))
+    usual = _logits_with(model, images, {})
     if answer.shape != expected.shape:
         return _fail(f"Expected the logits, N x classes = {tuple(expected.shape)}, got {tuple(answer.shape)}.")
     if torch.allclose(answer, expected, atol=1e-4):
@@ -792,10 +943,27 @@ def check_se_switched_off(answer, model: nn.Module, images: torch.Tensor, stage:
     if torch.allclose(answer, usual, atol=1e-5):
         return _fail("These are the model's usual logits: the hook must return the new output "
                      "(torch.ones_like(output)); a hook that returns None changes nothing.")
-
-    for other in {1, 2, 3, 4} - {stage}:
-        if any(name.startswith(f"stage{other}") for name in se_modules(model)) and torch.allclose(
-                answer, _reference_logits(model, images, other).float().cpu(), atol=1e-4):
-            return _fail(f"Those are the logits with stage {other}'s SE switched off, not stage {stage}'s.")
-    return _fail(f"Not quite: on every block of model.stage{stage}, hook block.se.gate with a function that "
-                 f"returns torch.ones_like(output), run the model under torch.no_grad(), then remove the hooks.")
+    every = f"hook the gate of every block: for block in model.stage{stage}"
+    mistakes = {
+        f"With zeros, stage {stage}'s SE modules scale every channel by 0, which removes their blocks' residual "
+        f"branches; switched off, SE scales by 1: return torch.ones_like(output).":
+            lambda: _logits_with(model, images, dict.fromkeys(gates, torch.zeros_like)),
+        "Those are the logits with each SE module's whole output replaced by ones, which replaces its block's "
+        "residual branch: hook block.se.gate, whose output is the channel weights.":
+            lambda: _logits_with(model, images, dict.fromkeys(modules, torch.ones_like)),
+    }
+    for some in range(1, len(gates)):
+        for chosen in itertools.combinations(range(len(gates)), some):
+            blocks = " and ".join(f"model.stage{stage}[{i}]" for i in chosen)
+            mistakes[f"Those are the logits with SE switched off in {blocks} only, {some} of stage {stage}'s "
+                     f"{len(gates)} blocks: {every}."] = (
+                lambda chosen=chosen: _logits_with(model, images, {gates[i]: torch.ones_like for i in chosen}))
+    for other in sorted({1, 2, 3, 4} - {stage}):
+        if others := [se.gate for se in _se_of(model, other)]:
+            mistakes[f"Those are the logits with stage {other}'s SE switched off, not stage {stage}'s."] = (
+                lambda others=others: _logits_with(model, images, dict.fromkeys(others, torch.ones_like)))
+    for message, logits in mistakes.items():
+        if torch.allclose(answer, logits(), atol=1e-4):
+            return _fail(message)
+    return _fail(f"Not quite: {every}, with a hook that returns torch.ones_like(output); run the model under "
+                 f"torch.no_grad(), then remove the hooks.")
