@@ -489,6 +489,8 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
         assert sorted(pages) == ["alice", "bob", "carol"]
         assert "1 of 1 exercises passed" in pages["alice"] and "answer=7 run=class" in pages["alice"]
         assert "✗ failed" in pages["bob"] and "<script>alert" not in pages["bob"]
+        head = pages["bob"][pages["bob"].index("<head>"):]  # whatever a notebook holds, no script runs
+        assert head.index("Content-Security-Policy") < head.index("<script") and "default-src 'none'" in head
     finally:
         for folder in (classroom, shared):
             for path in [folder, *folder.rglob("*")]:

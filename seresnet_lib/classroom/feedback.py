@@ -3,8 +3,9 @@ what its self-check said, readable in any browser without Jupyter.
 
     write_feedback("alice", grades, Path("checked/feedback"))   # checked/feedback/alice.html
 
-The page is built from the executed copies that grading saved, with nbconvert; students' own
-HTML and scripts are sanitized away, so a teacher can open any page safely.
+The page is built from the executed copies that grading saved, with nbconvert. Its content
+security policy lets the browser run no script and load nothing from outside the file, whatever
+HTML a student's notebook holds, so a teacher can open any page safely, offline too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .gradebook import CRASHED, FAILED, NOT_DONE, PASSED, Grade
 
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
 _SAFE_NAME = re.compile(r"[^\w.-]+")
+# No script runs, nothing is fetched: only the page's own styles and the images inside it.
+_POLICY = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+           "style-src 'unsafe-inline'; img-src data:; font-src data:\">")
 
 
 def feedback_path(student: str, folder: Path) -> Path:
@@ -38,8 +42,10 @@ def write_feedback(student: str, grades: Sequence[Grade], folder: Path) -> Path:
         rows = [grade for grade in own if grade.notebook == notebook]
         cells.append(_markdown(f"## {_text(notebook)}"))
         cells += _annotated_cells(rows)
-    exporter = HTMLExporter(template_name="lab", sanitize_html=True)
-    body, _ = exporter.from_notebook_node(new_notebook(cells=cells, metadata={"title": f"Feedback: {student}"}))
+    page, _ = HTMLExporter(template_name="lab").from_notebook_node(
+        new_notebook(cells=cells, metadata={"title": f"Feedback: {student}"}))
+    head = page.index("<head>") + len("<head>")
+    body = f"{page[:head]}\n{_POLICY}{page[head:]}"
     path = feedback_path(student, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
