@@ -162,6 +162,7 @@ def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict
     assert spreads["class_spread"]["stage1.3"] == pytest.approx(class_spread(recorded.class_means["stage1.3"]))
     assert set(spreads["untrained_class_spread"]) == set(spreads["shuffled_class_spread"]) == set(PAPER_BLOCKS)
     assert load_reference(workdir() / "reference").summary == recorded.summary
+    assert {"owner", "host"} <= set(metrics) and not {"owner", "host"} & set(recorded.metrics)  # no names committed
 
 
 def grade_unanswered_then_solved(client, notebook, lesson: Path):

@@ -13,7 +13,7 @@ the reader's live run:
 
 The folder holds:
 
-- ``metrics.json``: the run's own, as ``fit`` wrote it (parameters, every epoch);
+- ``metrics.json``: the run's own, as ``fit`` wrote it (parameters, every epoch), less who made it and where;
 - ``excitations.npz``: each class's mean excitation in the six blocks (classes x C per block);
 - ``switch_off.csv``: the test accuracy with each stage's SE at scale 1, and fixed at its mean;
 - ``summary.json``: accuracy per class, class spread per block (trained, untrained, labels shuffled), and how,
@@ -158,7 +158,8 @@ def record_reference(run_dir: str | Path, folder: str | Path = REFERENCE, step_r
     )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / METRICS, lambda file: file.write((run_dir / METRICS).read_bytes()))
+    shared = {key: value for key, value in metrics.items() if key not in ("owner", "host")}  # committed: no names
+    atomic_write(folder / METRICS, lambda file: file.write(json.dumps(shared, indent=2).encode()))
     atomic_write(folder / "excitations.npz",
                  lambda file: np.savez_compressed(file, **{k: v.numpy() for k, v in means.items()}))
     write_rows_csv(folder / "switch_off.csv", table)

@@ -31,7 +31,7 @@ import torch
 
 from ..kernel import LocalKernelManager
 from ..parameters import parameters_of
-from ..paths import display, resolve
+from ..paths import display, resolve, workdir
 from ..processes import die_with_parent
 from ..training import RunInUse, TrainConfig, atomic_write, check_writable_folder, hold, run_folders, train_run
 from .grid import SET_BY_SWEEP, Trial, check_grid, notebook_parameters, trains_with_config, trial_parameters
@@ -273,6 +273,7 @@ def _execute_notebook(notebook: Path, run_dir: Path, parameters: dict) -> str | 
     cell = parameters_of(notebook)
     defaults = json.loads(json.dumps(TrainConfig().as_dict())) if trains_with_config(cell) else {}  # as JSON
     passed = {k: v for k, v in parameters.items() if k in cell or v != defaults.get(k)}
+    os.environ["SERESNET_WORKDIR"] = str(workdir())  # the kernel's relative paths (data_dir) start where ours do
     try:
         papermill.execute_notebook(notebook, run_dir / notebook.name, kernel_name="python3", cwd=notebook.parent,
                                    parameters=passed, progress_bar=False, kernel_manager_class=LocalKernelManager)
