@@ -44,7 +44,7 @@ student: $(STAMP)
 # Run students' notebooks and grade each exercise: make check WORK="alice/ bob/01_stem.ipynb".
 # Prints a table; writes checked/grades.csv (a row per exercise, the class's rows kept across calls),
 # checked/gradebook.csv (a row per student) and checked/feedback/STUDENT.html; exits non-zero unless
-# every exercise passed. CHECK_ARGS="-p 05:train_size 256 --shared-run runs/class-07 --only-changed"
+# every exercise passed. CHECK_ARGS="-p 05:train_size 256 --shared-run runs/class --only-changed"
 WORK ?= student
 check: $(STAMP)
 	$(VENV)/bin/seresnet check $(WORK) $(CHECK_ARGS)

@@ -469,12 +469,14 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
                    "-p", "07:images", "500", "-p", "05:images", "1", "-p", "train_size", "3"]
         assert main(["check", "alice", *options]) == 0
         first = capsys.readouterr().out
-        assert "training lesson 07's run into" in first
+        assert "running lesson 07 as handed out into" in first and "lesson 06" not in first  # no lesson 06 here
         assert "note: 07_inside_se.ipynb: -p train_size skipped: the notebook has no such parameter" in first
-        assert "07.1 Title  ✓ passed  answer=7 run=class-run wrote=False images=500" in first
-        assert not any(path.stat().st_mode & 0o222 for path in [run_dir, *run_dir.rglob("*")])  # read-only
+        assert "07.1 Title  ✓ passed  answer=7 run=07_inside_se wrote=False images=500" in first
+        shared_run = run_dir / "07_inside_se"
+        assert (shared_run / "run-001" / "checkpoint.pt").is_file()
+        assert not any(path.stat().st_mode & 0o222 for path in [shared_run, *shared_run.rglob("*")])  # read-only
         assert main(["check", "bob", *options]) == 1
-        assert "training" not in capsys.readouterr().out  # the run is trained once
+        assert "as handed out" not in capsys.readouterr().out  # the run is trained once
         assert main(["check", "alice", "bob", "carol", "--only-changed", *options]) == 1
         third = capsys.readouterr().out
         assert third.count("unchanged since it was graded, kept (--only-changed)") == 2
@@ -487,7 +489,7 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
             ["carol", "0", "0", "1"]]
         pages = {page.stem: page.read_text() for page in (tmp_path / "checked" / "feedback").glob("*.html")}
         assert sorted(pages) == ["alice", "bob", "carol"]
-        assert "1 of 1 exercises passed" in pages["alice"] and "answer=7 run=class" in pages["alice"]
+        assert "1 of 1 exercises passed" in pages["alice"] and "answer=7 run=07_inside_se" in pages["alice"]
         assert "✗ failed" in pages["bob"] and "<script>alert" not in pages["bob"]
         head = pages["bob"][pages["bob"].index("<head>"):]  # whatever a notebook holds, no script runs
         assert head.index("Content-Security-Policy") < head.index("<script") and "default-src 'none'" in head
@@ -496,6 +498,21 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
             for path in [folder, *folder.rglob("*")]:
                 path.chmod(0o755)
             shutil.rmtree(folder)
+
+
+def test_a_scratch_folder_starts_with_writable_copies_of_the_folders_it_preloads(tmp_path):
+    shared = tmp_path / "06_experiments"
+    (shared / "model=resnet50-seed=0").mkdir(parents=True)
+    (shared / "model=resnet50-seed=0" / "sweep.json").write_text("{}")
+    options.make_read_only(shared)
+    with sandbox.Scratch(tmp_path / "06_experiments.ipynb", None, {"runs/06_experiments": shared}) as scratch:
+        copy = scratch.folder / "runs" / "06_experiments" / "model=resnet50-seed=0" / "sweep.json"
+        assert copy.read_text() == "{}"
+        copy.write_text("changed")  # the kernel's own copy
+        (copy.parent.parent / "results.csv").write_text("a sweep writes here")
+    assert (shared / "model=resnet50-seed=0" / "sweep.json").read_text() == "{}"
+    for path in [shared, *shared.rglob("*")]:
+        path.chmod(0o755)
 
 
 def test_parameters_are_given_per_lesson_and_skipped_where_a_notebook_lacks_them():

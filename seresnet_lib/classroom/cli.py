@@ -5,7 +5,7 @@
     seresnet record                     # every lesson in place, refreshing its saved outputs
     seresnet student                    # copies for students in student/: no solutions, no outputs
     seresnet check student/*.ipynb      # run students' copies, grade each exercise
-    seresnet check class/ -p 05:train_size 256 --shared-run runs/shared --jobs 2   # a class, fast
+    seresnet check class/ -p 05:train_size 256 --shared-run runs/class --jobs 2   # a class, fast
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def check(argv: list[str], prog: str) -> int:
                         help="a parameter for the notebooks whose parameters cell has it (others skip it, with a "
                              "note): -p train_size 256 for every lesson, -p 05:train_size 256 for lesson 05 only")
     parser.add_argument("--shared-run", type=Path, metavar="DIR",
-                        help="lesson 07 looks inside the lesson-05 run in DIR, read-only, instead of training its "
-                             "own for each student; if DIR has none, lesson 07 as handed out trains it there first")
+                        help="the work every student's lessons 06 and 07 do alike, done once for the class: lesson "
+                             "07 looks inside the run in DIR/07_inside_se (read-only) instead of training its own, "
+                             "and lesson 06's sweep finds its complete runs in a copy of DIR/06_experiments; what "
+                             "is missing there, lessons 06 and 07 as handed out make first")
     args = parser.parse_args(argv)
     _check_exist(parser, args.notebooks)
     notebooks = _notebooks_in(args.notebooks)
@@ -119,7 +121,7 @@ def check(argv: list[str], prog: str) -> int:
             if args.shared_run is not None:
                 sandbox.check_can_read(args.shared_run, user, "--shared-run")
         if args.shared_run is not None:
-            options.check_shared_run_folder(args.shared_run)
+            options.check_shared_folder(args.shared_run)
     except ValueError as error:
         parser.error(str(error))
     if args.jobs > len(set(users)) and users[0] is not None:

@@ -37,7 +37,8 @@ from .copies import EXERCISE, exercise_cells, fingerprint
 from .feedback import feedback_path, write_feedback
 from .gradebook import (CRASHED, FAILED, NOT_DONE, PASSED, Grade, GradesFile, digest, read_grades_csv, student_of,
                         write_gradebook)
-from .options import SHARED_RUN_LESSON, Parameter, make_read_only, parameters_for, shared_run_ready
+from .options import (SHARED_RUN, SHARED_RUN_LESSON, SHARED_SWEEP, SHARED_SWEEP_LESSON, SWEEP_RUNS, Parameter,
+                      make_read_only, parameters_for, shared_run_ready, sweep_ready)
 from .sandbox import OUTPUT_CUT, KernelUser, Limits, Scratch, remove_stale_scratch, run_in_scratch
 
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
@@ -91,6 +92,14 @@ def _lesson_of(notebook: NotebookNode, name: str) -> str | None:
             return exercise_id.split(".")[0]
     stem = Path(name).name
     return stem[:2] if stem[:2].isdigit() and stem[2:3] == "_" else None
+
+
+def _lesson_of_file(path: Path) -> str | None:
+    """The lesson a submission belongs to, None if it cannot be read."""
+    try:
+        return _lesson_of(nbformat.read(path, as_version=4), path.name)
+    except Exception:  # not a notebook: it is reported when graded
+        return None
 
 
 def _exercise_meta(cell: NotebookNode) -> dict:
@@ -207,12 +216,13 @@ def _with_output_cuts(outcomes: list[Grade], notebook: NotebookNode, spans: dict
 
 async def _check_notebook(path: Path, exercises: dict[str, Exercise], executed_path: Path, limits: Limits,
                          parameters: Sequence[Parameter], user: KernelUser | None, end_strays,
-                         note: Callable[[str, str], None]) -> list[Grade]:
-    """Run a copy of a student's notebook in a scratch folder of its own, save the executed copy, grade it."""
+                         note: Callable[[str, str], None], preload: dict[str, dict[str, Path]]) -> list[Grade]:
+    """Run a copy of a student's notebook in a scratch folder of its own, save the executed copy, grade it.
+    ``preload``: by lesson, folders copied into the scratch folder first ({"06": {"runs/x": Path}})."""
     name, content = display(path), digest(path)
     try:
         grades = await _run_and_grade(path, name, exercises, executed_path, limits, parameters, user, end_strays,
-                                      note)
+                                      note, preload)
     except Exception as error:  # contents no lesson has; say so, and go on with the others
         reason = f"could not grade it: {type(error).__name__}: {error}".splitlines()[0]
         grades = [Grade(name, "", "", CRASHED, reason, display(executed_path) if executed_path.exists() else "")]
@@ -221,17 +231,18 @@ async def _check_notebook(path: Path, exercises: dict[str, Exercise], executed_p
 
 async def _run_and_grade(path: Path, name: str, exercises: dict[str, Exercise], executed_path: Path,
                          limits: Limits, parameters: Sequence[Parameter], user: KernelUser | None, end_strays,
-                         note: Callable[[str, str], None]) -> list[Grade]:
+                         note: Callable[[str, str], None], preload: dict[str, dict[str, Path]]) -> list[Grade]:
     try:
         notebook = load_notebook_node(str(path))  # with the metadata papermill's parameters need
     except Exception as error:  # not JSON, not a notebook, unreadable
         return [Grade(name, "", "", CRASHED, f"cannot read it as a notebook: {error}".splitlines()[0])]
-    values, skipped = parameters_for(notebook, _lesson_of(notebook, name), parameters)
+    lesson = _lesson_of(notebook, name)
+    values, skipped = parameters_for(notebook, lesson, parameters)
     for text in skipped:
         note(path.name, text)
     if values:
         notebook = parameterize_notebook(notebook, values, kernel_name="python3", language="python")
-    stopped = await _execute(path, notebook, user, limits, end_strays)
+    stopped = await _execute(path, notebook, user, limits, end_strays, preload.get(lesson, {}))
     if isinstance(stopped, str):
         return [Grade(name, "", "", CRASHED, stopped)]
     executed_path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,11 +250,11 @@ async def _run_and_grade(path: Path, name: str, exercises: dict[str, Exercise], 
     return grade(notebook, name, exercises, Stop(*stopped) if stopped else None, display(executed_path))
 
 
-async def _execute(path: Path, notebook: NotebookNode, user: KernelUser | None, limits: Limits,
-                   end_strays) -> tuple[int, str] | None | str:
-    """Run ``notebook`` (read from ``path``) in a scratch folder: where it stopped early (None: it ran to
-    its end), or why it could not run at all."""
-    with Scratch(path, user) as scratch:
+async def _execute(path: Path, notebook: NotebookNode, user: KernelUser | None, limits: Limits, end_strays,
+                   preload: dict[str, Path] | None = None) -> tuple[int, str] | None | str:
+    """Run ``notebook`` (read from ``path``) in a scratch folder, with copies of the ``preload`` folders at
+    their relative paths there: where it stopped early (None: it ran to its end), or why it could not run."""
+    with Scratch(path, user, preload) as scratch:
         shutil.copyfile(path, scratch.notebook)
         scratch.give_to_user(scratch.notebook)
         try:
@@ -252,23 +263,31 @@ async def _execute(path: Path, notebook: NotebookNode, user: KernelUser | None, 
             return f"could not run it: {type(error).__name__}: {error}".splitlines()[0]
 
 
-async def _train_shared_run(folder: Path, lessons: Sequence[Path], out_dir: Path, limits: Limits,
-                            end_strays) -> str | None:
-    """Execute lesson 07 as handed out, training its own run into ``folder``; why it failed, or None."""
-    lesson = next((path for path in lessons if path.name.startswith("07_")), None)
-    if lesson is None:
-        return "--shared-run: lesson 07 is not among the lessons, so no run can be trained for it"
-    notebook = parameterize_notebook(load_notebook_node(str(lesson)), {"out_dir": str(folder.resolve())},
-                                     kernel_name="python3", language="python")
-    stopped = await _execute(lesson, notebook, None, limits, end_strays)
-    executed = out_dir / "shared-run" / lesson.name
-    executed.parent.mkdir(parents=True, exist_ok=True)
-    if not isinstance(stopped, str):
-        nbformat.write(notebook, executed)
-    if not shared_run_ready(folder):
-        why = stopped if isinstance(stopped, str) else f"see {display(executed)}"
-        return f"--shared-run: lesson 07 did not leave a complete run in {display(folder)} ({why})"
-    make_read_only(folder)
+async def _make_shared(shared: Path, lessons_needed: set[str], lessons: Sequence[Path], out_dir: Path,
+                       limits: Limits, end_strays, progress: Callable[[str], None]) -> str | None:
+    """Run lessons 06 and 07 as handed out, once, with their out_dir in ``shared``: lesson 06's sweep and
+    lesson 07's own run, each then made read-only. Only the lessons needed and not done before; why one
+    failed, or None."""
+    for lesson, folder, ready in ((SHARED_SWEEP_LESSON, shared / SHARED_SWEEP, sweep_ready),
+                                  (SHARED_RUN_LESSON, shared / SHARED_RUN, shared_run_ready)):
+        if lesson not in lessons_needed or ready(folder):
+            continue
+        handed_out = next((path for path in lessons if path.name.startswith(f"{lesson}_")), None)
+        if handed_out is None:
+            return f"--shared-run: lesson {lesson} is not among the lessons, so what it shares cannot be made"
+        progress(f"running lesson {lesson} as handed out into {display(folder)}, once: every lesson {lesson} "
+                 f"starts from it ...")
+        notebook = parameterize_notebook(load_notebook_node(str(handed_out)), {"out_dir": str(folder.resolve())},
+                                         kernel_name="python3", language="python")
+        stopped = await _execute(handed_out, notebook, None, limits, end_strays)
+        executed = out_dir / "shared-run" / handed_out.name
+        if not isinstance(stopped, str):
+            executed.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, executed)
+        if not ready(folder):
+            why = stopped if isinstance(stopped, str) else f"see {display(executed)}"
+            return f"--shared-run: lesson {lesson} did not complete its work in {display(folder)} ({why})"
+        make_read_only(folder)
     return None
 
 
@@ -329,8 +348,8 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     student's notebook of that name had there; other rows are kept. Not run again: with ``resume``,
     notebooks that have rows there; with ``only_changed``, those whose content is what was graded.
     At the end, ``gradebook.csv`` beside the CSV gets a row per student, and ``out_dir/feedback`` a
-    page per student graded. With ``shared_run``, lesson 07 trains its run there first if it has
-    none. Ctrl-C (or SIGTERM) stops the notebooks being graded: they and those not started get a
+    page per student graded. With ``shared_run``, lessons 06 and 07 start from the work it holds
+    (``_make_shared`` does it first where it is missing). Ctrl-C (or SIGTERM) stops the notebooks being graded: they and those not started get a
     line saying so, and no row in the CSV, so that ``resume`` grades them. The outcomes come in the
     order of ``paths``.
     """
@@ -345,8 +364,11 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     kept = set(done)
     others = [grade for grade in earlier if grade.key not in keys]
     book = GradesFile(gradebook, others + [grade for grades in done.values() for grade in grades])
+    preload = {}
     if shared_run is not None:
-        parameters = [*parameters, Parameter(SHARED_RUN_LESSON, "run", str(shared_run.resolve()))]
+        parameters = [*parameters, Parameter(SHARED_RUN_LESSON, "run", str((shared_run / SHARED_RUN).resolve()))]
+        preload = {SHARED_SWEEP_LESSON: {SWEEP_RUNS: shared_run / SHARED_SWEEP}}
+        needed = {_lesson_of_file(path) for i, path in enumerate(unique) if i not in done}
     noted: set[tuple[str, str]] = set()
 
     def note(notebook: str, text: str) -> None:
@@ -359,9 +381,9 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     failure: list[str] = []
 
     async def grade_all():
-        if shared_run is not None and not shared_run_ready(shared_run) and len(done) < len(unique):
-            progress(f"training lesson 07's run into {display(shared_run)}, once: every lesson 07 loads it ...")
-            failure.extend(filter(None, [await _train_shared_run(shared_run, lessons, out_dir, limits, end_strays)]))
+        if shared_run is not None:
+            failure.extend(filter(None, [await _make_shared(shared_run, needed, lessons, out_dir, limits, end_strays,
+                                                            progress)]))
             if failure or stopping.is_set():
                 return
         turns = asyncio.Queue()
@@ -374,7 +396,7 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
                 if not stopping.is_set():
                     progress(f"checking {display(unique[i])} ...")
                     grades = await _check_notebook(unique[i], exercises, targets[i], limits, parameters, user,
-                                                   end_strays, note)
+                                                   end_strays, note, preload)
                     if not stopping.is_set():  # a notebook stopped by Ctrl-C is not graded, so --resume runs it
                         done[i] = grades
                         book.add(grades)

@@ -1,9 +1,12 @@
-"""What a teacher grades with besides the notebooks: parameters for one lesson or for all, and one
-lesson-05 run that every student's lesson 07 looks inside.
+"""What a teacher grades with besides the notebooks: parameters for one lesson or for all, and the
+work every student's lessons 06 and 07 would do alike, done once.
 
     -p train_size 256        every notebook whose parameters cell has train_size
     -p 05:train_size 256     lesson 05 only
-    --shared-run DIR         lesson 07 loads the run in DIR (read-only) instead of training its own
+    --shared-run DIR         lessons 06 and 07 start from what DIR holds, computed once for the class:
+                             DIR/07_inside_se, the run every lesson 07 loads (read-only) instead of
+                             training its own; DIR/06_experiments, lesson 06's sweep, whose complete
+                             runs each lesson 06 finds in its runs/ and skips
 
 A notebook is given only the parameters its ``parameters`` cell assigns; the others are skipped
 for it, with a note, rather than stopping it with an unknown-parameter error.
@@ -26,7 +29,10 @@ from ..parameters import parse_value
 from ..paths import display
 from .copies import tags
 
-SHARED_RUN_LESSON = "07"  # the lesson that looks inside a trained run: its parameter `run` names it
+# What --shared-run computes once for the class, in a folder each (the lesson's out_dir when it runs):
+SHARED_RUN_LESSON, SHARED_RUN = "07", "07_inside_se"  # lesson 07's run, which every lesson 07 loads (its `run`)
+SHARED_SWEEP_LESSON, SHARED_SWEEP = "06", "06_experiments"  # lesson 06's sweep, its complete runs copied to each
+SWEEP_RUNS = "runs/06_experiments"  # where lesson 06's sweep writes by default, so where the copies go
 _LESSON = re.compile(r"\d\d")
 
 
@@ -97,6 +103,11 @@ def check_parameters(given: Sequence[Parameter], shared_run: Path | None) -> Non
                          f"too: give one of them")
 
 
+def sweep_ready(folder: Path) -> bool:
+    """Whether ``folder`` holds a sweep that ran to its end (it wrote its results table)."""
+    return (Path(folder) / "results.csv").is_file()
+
+
 def shared_run_ready(folder: Path) -> bool:
     """Whether ``folder`` holds a complete run with its checkpoint, for lesson 07 to load."""
     for run in Path(folder).glob("run-*"):
@@ -109,17 +120,17 @@ def shared_run_ready(folder: Path) -> bool:
     return False
 
 
-def check_shared_run_folder(folder: Path) -> None:
-    """ValueError, before anything runs, if ``folder`` can neither be read as a run folder nor trained into."""
+def check_shared_folder(folder: Path) -> None:
+    """ValueError, before anything runs, if ``folder`` is a file, or lacks what it shares and cannot be written."""
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--shared-run {display(folder)} is a file; give the folder lesson 07's run is (or will "
-                         f"be) trained into")
-    if folder.is_dir() and shared_run_ready(folder):
+        raise ValueError(f"--shared-run {display(folder)} is a file; give the folder that holds (or will hold) the "
+                         f"class's shared run and sweep")
+    if shared_run_ready(folder / SHARED_RUN) and sweep_ready(folder / SHARED_SWEEP):
         return
     existing = next(parent for parent in [folder, *folder.absolute().parents] if parent.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--shared-run {display(folder)} has no complete run, and {display(existing)} cannot be "
-                         f"written to train one there")
+        raise ValueError(f"--shared-run {display(folder)} lacks lesson 07's run or lesson 06's sweep, and "
+                         f"{display(existing)} cannot be written to make them there")
 
 
 def make_read_only(folder: Path) -> None:

@@ -120,10 +120,11 @@ def _closed_folders(path: Path, user: KernelUser) -> list[Path]:
 
 class Scratch:
     """A fresh folder for one submission: its copy of the notebook, ``data/`` linking the project's
-    datasets, and the kernel's connection file; owned by the kernel's user, deleted on exit."""
+    datasets, copies of the ``preload`` folders ({relative path: folder}), and the kernel's connection
+    file; owned by the kernel's user, deleted on exit."""
 
-    def __init__(self, notebook: Path, user: KernelUser | None):
-        self.user, self.name = user, Path(notebook).name
+    def __init__(self, notebook: Path, user: KernelUser | None, preload: dict[str, Path] | None = None):
+        self.user, self.name, self.preload = user, Path(notebook).name, preload or {}
 
     def __enter__(self) -> Scratch:
         self.base = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
@@ -137,6 +138,12 @@ class Scratch:
         for dataset in (data.iterdir() if data.is_dir() else []):
             if dataset.is_dir():  # downloaded datasets are shared, read-only to another user; nothing else is
                 (self.folder / "data" / dataset.name).symlink_to(dataset, target_is_directory=True)
+        for relative, source in self.preload.items():  # copies: the kernel may change them, not the originals
+            if Path(source).is_dir():
+                copy = shutil.copytree(source, self.folder / relative, symlinks=True)
+                for path in [copy, *copy.rglob("*")]:  # the originals are read-only; the copies are the kernel's
+                    if not path.is_symlink():
+                        path.chmod(path.stat().st_mode | stat.S_IWUSR)
         self.give_to_user(self.folder)
         return self
 
