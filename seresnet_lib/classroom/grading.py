@@ -349,9 +349,9 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     notebooks that have rows there; with ``only_changed``, those whose content is what was graded.
     At the end, ``gradebook.csv`` beside the CSV gets a row per student, and ``out_dir/feedback`` a
     page per student graded. With ``shared_run``, lessons 06 and 07 start from the work it holds
-    (``_make_shared`` does it first where it is missing). Ctrl-C (or SIGTERM) stops the notebooks being graded: they and those not started get a
-    line saying so, and no row in the CSV, so that ``resume`` grades them. The outcomes come in the
-    order of ``paths``.
+    (``_make_shared`` does it first where it is missing). Ctrl-C (or SIGTERM) stops the notebooks
+    being graded: they and those not started get a line saying so, and no row in the CSV, so that
+    ``resume`` grades them. The outcomes come in the order of ``paths``.
     """
     unique = list(dict.fromkeys(Path(path).resolve() for path in paths))  # a notebook named twice runs once
     targets = executed_copy_paths(unique, out_dir)
