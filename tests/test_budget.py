@@ -58,12 +58,14 @@ LESSON_07_PASSES = 14  # over its test set: evaluation, excitations trained and 
 
 def lesson_07_own_run() -> TrainConfig:
     """The run lesson 07 trains for itself, as its cell builds it."""
-    [cell] = [c for c in nbformat.read(NOTEBOOK.parent / "07_inside_se.ipynb", as_version=4).cells
-              if "own_run = TrainConfig(" in c.source]
+    cells = nbformat.read(NOTEBOOK.parent / "07_inside_se.ipynb", as_version=4).cells
+    [cell] = [c for c in cells if "own_run = TrainConfig(" in c.source]
+    [parameters] = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    values = {"TrainConfig": TrainConfig}
+    exec(compile(ast.parse(parameters.source), "<parameters>", "exec"), {}, values)  # its defaults: device, out_dir
     [assignment] = [node for node in ast.parse(cell.source).body
                     if isinstance(node, ast.Assign) and node.targets[0].id == "own_run"]
-    return eval(compile(ast.Expression(assignment.value), "<own_run>", "eval"), {"TrainConfig": TrainConfig,
-                                                                                 "device": "auto"})
+    return eval(compile(ast.Expression(assignment.value), "<own_run>", "eval"), values)
 
 
 def test_lesson_07_trains_lesson_05s_default_run_with_the_usual_initialization():

@@ -23,7 +23,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_notebooks import LESSONS, read, solution_cells
 
-from seresnet_lib.classroom import cli, copies, gradebook, grading, options, sandbox
+from seresnet_lib.classroom import cli, copies, feedback, gradebook, grading, options, sandbox
 from seresnet_lib.classroom.checks import CHECK_MIME
 from seresnet_lib.classroom.options import Parameter
 from seresnet_lib.cli import main
@@ -456,8 +456,11 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
     try:
         (shared / "project" / "data" / "cifar-10-batches-py").mkdir(parents=True)
         monkeypatch.setattr(sandbox, "project_workdir", lambda: shared / "project")
-        lesson = fake_lesson_07(tmp_path)
-        monkeypatch.setattr(cli, "lessons", lambda: [lesson])
+        lesson, lesson_05 = fake_lesson_07(tmp_path), tmp_path / "05_train_cifar10.ipynb"
+        train_size = new_code_cell("train_size = 1000")
+        train_size.metadata["tags"] = ["parameters"]
+        nbformat.write(small_notebook(train_size), lesson_05)  # graded by no one here: its parameters count
+        monkeypatch.setattr(cli, "lessons", lambda: [lesson_05, lesson])
         for student, answer in [("alice", "7"), ("bob", "6"), ("carol", "None")]:
             submission = copies.student_copy(nbformat.read(lesson, as_version=4))
             submission.cells[-1].source = submission.cells[-1].source.replace("answer = None", f"answer = {answer}")
@@ -466,7 +469,7 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
         monkeypatch.chdir(classroom)
         run_dir, csv_path = shared / "class-run", tmp_path / "marks" / "grades.csv"
         options = ["--shared-run", str(run_dir), "--csv", str(csv_path), "--out-dir", str(tmp_path / "checked"),
-                   "-p", "07:images", "500", "-p", "05:images", "1", "-p", "train_size", "3"]
+                   "-p", "07:images", "500", "-p", "05:train_size", "1", "-p", "train_size", "3"]
         assert main(["check", "alice", *options]) == 0
         first = capsys.readouterr().out
         assert "running lesson 07 as handed out into" in first and "lesson 06" not in first  # no lesson 06 here
@@ -477,6 +480,14 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
         assert not any(path.stat().st_mode & 0o222 for path in [shared_run, *shared_run.rglob("*")])  # read-only
         assert main(["check", "bob", *options]) == 1
         assert "as handed out" not in capsys.readouterr().out  # the run is trained once
+        with pytest.raises(SystemExit):  # the shared run was made with other -p values than these
+            main(["check", "bob", *["5" if option == "500" else option for option in options]])
+        assert "lesson 07's shared work there was made with -p {'images': 500}" in capsys.readouterr().err
+        (classroom / "sec2" / "alice").mkdir(parents=True)
+        shutil.copy(classroom / "alice" / "07_inside_se.ipynb", classroom / "sec2" / "alice")
+        assert main(["check", "alice", "sec2/alice", *options]) == 2  # two alices would merge
+        assert "would both be student 'alice'" in capsys.readouterr().err
+        shutil.rmtree(classroom / "sec2")
         assert main(["check", "alice", "bob", "carol", "--only-changed", *options]) == 1
         third = capsys.readouterr().out
         assert third.count("unchanged since it was graded, kept (--only-changed)") == 2
@@ -498,6 +509,19 @@ def test_a_class_graded_in_three_calls_adds_up_with_one_shared_run_and_per_lesso
             for path in [folder, *folder.rglob("*")]:
                 path.chmod(0o755)
             shutil.rmtree(folder)
+
+
+def test_a_feedback_page_shows_a_students_meta_refresh_and_forms_as_text_and_names_never_collide(tmp_path):
+    executed = tmp_path / "01_stem.ipynb"
+    form = new_output("display_data", data={"text/html": "<FORM action='https://x'><input></form>", "text/plain": "f"})
+    nbformat.write(new_notebook(cells=[new_markdown_cell('<meta http-equiv="refresh" content="0;url=https://x">'),
+                                       exercise("x", form, exercise_id="01.1")]), executed)
+    grade = grading.Grade("alice/01_stem.ipynb", "01.1", "Output size", "passed", "<b>right</b>", str(executed),
+                          "alice")
+    page = feedback.write_feedback("alice", [grade], tmp_path / "feedback").read_text()
+    assert "&lt;meta http-equiv" in page and "&lt;FORM" in page and '<meta http-equiv="refresh"' not in page
+    assert "&lt;b&gt;right" in page and "form-action 'none'" in page  # a message is text, never markup
+    assert len({feedback.feedback_path(name, tmp_path) for name in ["Jo Ann", "Jo_Ann", "jo_ann", "Jo_ann"]}) == 4
 
 
 def test_a_scratch_folder_starts_with_writable_copies_of_the_folders_it_preloads(tmp_path):
@@ -546,7 +570,10 @@ def test_check_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
                           (["check", str(LESSONS[0]), "--csv", str(LESSONS[0])], "would overwrite a notebook"),
                           (["check", str(LESSONS[0]), "--csv", str(not_grades)], "is not a grades table (columns"),
                           (["check", str(LESSONS[0]), "--csv", str(LESSONS[0] / "grades.csv")], "is a file, not a"),
-                          (["check", str(LESSONS[0]), "--out-dir", str(LESSONS[0])], "is a file; give a folder")]:
+                          (["check", str(LESSONS[0]), "--out-dir", str(LESSONS[0])], "is a file; give a folder"),
+                          (["check", str(LESSONS[0]), "-p", "09:epochs", "1"], "there is no lesson 09"),
+                          (["check", str(LESSONS[0]), "-p", "05:epoch", "1"], "lesson 05's parameters are "),
+                          (["check", str(LESSONS[0]), "-p", "lesson05_dir", "x"], "no lesson has a parameter")]:
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 2 and message in capsys.readouterr().err

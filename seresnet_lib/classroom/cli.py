@@ -112,6 +112,7 @@ def check(argv: list[str], prog: str) -> int:
     try:
         parameters = [options.Parameter.parse(name, value) for name, value in args.parameter]
         options.check_parameters(parameters, args.shared_run)
+        options.check_lessons_have(parameters, _handed_out())
         grading.check_destinations(notebooks, args.out_dir, csv_path)
         if csv_path.exists():  # its rows are kept: it must be a grades table
             read_grades_csv(csv_path)
@@ -121,22 +122,19 @@ def check(argv: list[str], prog: str) -> int:
             if args.shared_run is not None:
                 sandbox.check_can_read(args.shared_run, user, "--shared-run")
         if args.shared_run is not None:
-            options.check_shared_folder(args.shared_run)
+            options.check_shared_folder(args.shared_run, _handed_out(), parameters)
     except ValueError as error:
         parser.error(str(error))
     if args.jobs > len(set(users)) and users[0] is not None:
         _say(f"note: {args.jobs} kernels at once as {', '.join(sorted({u.name for u in users}))}: kernels of one "
              f"account can reach each other while both run; give --user one account per job to keep them apart")
-    try:
-        handed_out = lessons()  # to tell an exercise left alone, in copies made before fingerprints
-    except FileNotFoundError:
-        handed_out = []
+    handed_out = _handed_out()  # to tell an exercise left alone, in copies made before fingerprints
     limits = sandbox.Limits(args.timeout, round(args.max_output * 1_000_000))
     try:
         grades = grading.check_notebooks(notebooks, handed_out, args.out_dir, limits, parameters, jobs=args.jobs,
                                          users=users, gradebook=csv_path, resume=args.resume,
                                          only_changed=args.only_changed, shared_run=args.shared_run, progress=_say)
-    except RuntimeError as error:  # the shared run could not be trained: nothing was graded
+    except (RuntimeError, ValueError) as error:  # two submissions of one student, or no shared work: none graded
         print(f"error: {error}", file=sys.stderr)
         return 2
     _say("\n" + grading.grades_table(grades) + "\n")
@@ -144,6 +142,14 @@ def check(argv: list[str], prog: str) -> int:
          f"{display(csv_path.with_name(grading.GRADEBOOK))} (a row per student); feedback pages: "
          f"{display(args.out_dir / 'feedback')}/; executed copies: {display(args.out_dir)}/")
     return 0 if grades and all(grade.result == grading.PASSED for grade in grades) else 1
+
+
+def _handed_out() -> list[Path]:
+    """The lessons as handed out, or none where they cannot be found (an installed copy without them)."""
+    try:
+        return lessons()
+    except FileNotFoundError:
+        return []
 
 
 def _check_exist(parser: argparse.ArgumentParser, notebooks: list[Path]) -> None:

@@ -5,11 +5,13 @@ what its self-check said, readable in any browser without Jupyter.
 
 The page is built from the executed copies that grading saved, with nbconvert. Its content
 security policy lets the browser run no script and load nothing from outside the file, whatever
-HTML a student's notebook holds, so a teacher can open any page safely, offline too.
+HTML a student's notebook holds, and the tags it cannot stop (``<meta>``, ``<base>``, ``<form>``) are
+shown as text, so a teacher can open any page safely, offline too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,18 +22,25 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell, new_notebook
 
 from .copies import EXERCISE, exercise_cells
+from ..paths import resolve
 from .gradebook import CRASHED, FAILED, NOT_DONE, PASSED, Grade
 
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
 _SAFE_NAME = re.compile(r"[^\w.-]+")
 # No script runs, nothing is fetched: only the page's own styles and the images inside it.
 _POLICY = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-           "style-src 'unsafe-inline'; img-src data:; font-src data:\">")
+           "style-src 'unsafe-inline'; img-src data:; font-src data:; form-action 'none'; base-uri 'none'\">")
+# What a policy cannot stop, a student's HTML may not say: a <meta> refresh would take the reader elsewhere.
+_UNSAFE_TAG = re.compile(r"<(?=\s*/?\s*(meta|base|form)\b)", re.IGNORECASE)
 
 
 def feedback_path(student: str, folder: Path) -> Path:
-    """Where a student's page goes: ``folder/STUDENT.html`` (odd characters in the name replaced)."""
-    return Path(folder) / f"{_SAFE_NAME.sub('_', student).strip('._') or 'student'}.html"
+    """Where a student's page goes: ``folder/STUDENT.html``; a name with characters a file name should not
+    hold has them replaced and a short fingerprint added, so that two students never share a page."""
+    safe = _SAFE_NAME.sub("_", student).strip("._")
+    if safe != student or safe.lower() != safe:
+        safe = f"{safe or 'student'}-{hashlib.sha256(student.encode()).hexdigest()[:6]}"
+    return Path(folder) / f"{safe}.html"
 
 
 def write_feedback(student: str, grades: Sequence[Grade], folder: Path) -> Path:
@@ -61,19 +70,24 @@ def _summary(rows: Sequence[Grade]) -> str:
     lines = [f"**{passed} of {len(exercises)} exercises passed.**", "",
              "| notebook | exercise | result | what the self-check said |", "|---|---|---|---|"]
     lines += [f"| {_text(row.notebook)} | {_text(f'{row.exercise} {row.title}'.strip() or '(whole notebook)')} | "
-              f"{_MARKS[row.result]} {row.result} | {_text(row.detail)} |" for row in rows]
+              f"{_MARKS.get(row.result, '?')} {_text(row.result)} | {_text(row.detail)} |" for row in rows]
     return "\n".join(lines)
 
 
 def _annotated_cells(rows: Sequence[Grade]) -> list[NotebookNode]:
     """The executed copy's cells, each exercise cell preceded by its result; what happened to the
     notebook as a whole comes first."""
-    notes = [_markdown(f"> **{_MARKS[row.result]} {row.result}**: {_text(row.detail)}")
+    notes = [_markdown(f"> **{_MARKS.get(row.result, '?')} {_text(row.result)}**: {_text(row.detail)}")
              for row in rows if not row.exercise]
-    executed = Path(rows[0].executed) if rows[0].executed else None
-    if executed is None or not executed.is_file():
+    if not rows[0].executed:
         return notes + [_markdown("*No executed copy was saved: the notebook could not be run.*")]
-    notebook = nbformat.read(executed, as_version=4)
+    executed = next((path for path in (resolve(rows[0].executed), Path(rows[0].executed).absolute())
+                     if path.is_file()), None)
+    try:
+        notebook = _defused(nbformat.read(executed, as_version=4))
+    except Exception as error:  # moved, deleted or damaged since it was graded
+        return notes + [_markdown(f"*The executed copy {_text(rows[0].executed)} cannot be read: "
+                                  f"{_text(type(error).__name__)}.*")]
     verdicts = {row.exercise: row for row in rows if row.exercise}
     starts = set(exercise_cells(notebook))
     cells = notes
@@ -82,11 +96,22 @@ def _annotated_cells(rows: Sequence[Grade]) -> list[NotebookNode]:
         row = verdicts.pop(str(meta.get("id")), None) if index in starts and isinstance(meta, dict) else None
         if row is not None:
             cells.append(_markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: "
-                                   f"{_MARKS[row.result]} {row.result}**  \n> {_text(row.detail)}"))
+                                   f"{_MARKS.get(row.result, '?')} {_text(row.result)}**  \n> {_text(row.detail)}"))
         cells.append(cell)
-    cells += [_markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: {_MARKS[row.result]} "
+    cells += [_markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: {_MARKS.get(row.result, '?')} "
                         f"{row.result}**  \n> {_text(row.detail)}") for row in verdicts.values()]
     return cells
+
+
+def _defused(notebook: NotebookNode) -> NotebookNode:
+    """The notebook with the tags a content security policy cannot stop made text, in markdown and HTML output."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _UNSAFE_TAG.sub("&lt;", cell.source)
+        for output in cell.get("outputs", []):
+            if isinstance(output.get("data", {}).get("text/html"), str):
+                output.data["text/html"] = _UNSAFE_TAG.sub("&lt;", output.data["text/html"])
+    return notebook
 
 
 def _markdown(text: str) -> NotebookNode:

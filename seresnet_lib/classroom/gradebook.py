@@ -150,8 +150,13 @@ def gradebook(grades: Iterable[Grade], exercises_of_lessons: dict[str, list[str]
         graded = {i for i in columns if i.split(".")[0] in lessons}
         passed = {g.exercise for g in own if g.result == PASSED}
         marks = [(1 if i in passed else 0) if i in graded else "" for i in columns]
-        rows.append([student, *marks, len(passed & graded), len(graded)])
+        rows.append([_as_text(student), *marks, len(passed & graded), len(graded)])
     return ["student", *columns, "total", "out_of"], rows
+
+
+def _as_text(name: str) -> str:
+    """A name a spreadsheet shows as written, never runs as a formula (=, +, -, @ first)."""
+    return f"'{name}" if name[:1] in ("=", "+", "-", "@") else name
 
 
 def write_gradebook(grades: Iterable[Grade], exercises_of_lessons: dict[str, list[str]], path: Path) -> None:

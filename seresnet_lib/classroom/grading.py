@@ -38,7 +38,8 @@ from .feedback import feedback_path, write_feedback
 from .gradebook import (CRASHED, FAILED, NOT_DONE, PASSED, Grade, GradesFile, digest, read_grades_csv, student_of,
                         write_gradebook)
 from .options import (SHARED_RUN, SHARED_RUN_LESSON, SHARED_SWEEP, SHARED_SWEEP_LESSON, SWEEP_RUNS, Parameter,
-                      make_read_only, parameters_for, shared_run_ready, sweep_ready)
+                      make_read_only, parameters_for, record_made_with, shared_run_ready, shared_values,
+                      sweep_ready)
 from .sandbox import OUTPUT_CUT, KernelUser, Limits, Scratch, remove_stale_scratch, run_in_scratch
 
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
@@ -219,8 +220,9 @@ async def _check_notebook(path: Path, exercises: dict[str, Exercise], executed_p
                          note: Callable[[str, str], None], preload: dict[str, dict[str, Path]]) -> list[Grade]:
     """Run a copy of a student's notebook in a scratch folder of its own, save the executed copy, grade it.
     ``preload``: by lesson, folders copied into the scratch folder first ({"06": {"runs/x": Path}})."""
-    name, content = display(path), digest(path)
+    name, content = display(path), ""
     try:
+        content = digest(path)
         grades = await _run_and_grade(path, name, exercises, executed_path, limits, parameters, user, end_strays,
                                       note, preload)
     except Exception as error:  # contents no lesson has; say so, and go on with the others
@@ -263,8 +265,8 @@ async def _execute(path: Path, notebook: NotebookNode, user: KernelUser | None, 
             return f"could not run it: {type(error).__name__}: {error}".splitlines()[0]
 
 
-async def _make_shared(shared: Path, lessons_needed: set[str], lessons: Sequence[Path], out_dir: Path,
-                       limits: Limits, end_strays, progress: Callable[[str], None]) -> str | None:
+async def _make_shared(shared: Path, lessons_needed: set[str], lessons: Sequence[Path], given: Sequence[Parameter],
+                       out_dir: Path, limits: Limits, end_strays, progress: Callable[[str], None]) -> str | None:
     """Run lessons 06 and 07 as handed out, once, with their out_dir in ``shared``: lesson 06's sweep and
     lesson 07's own run, each then made read-only. Only the lessons needed and not done before; why one
     failed, or None."""
@@ -277,8 +279,10 @@ async def _make_shared(shared: Path, lessons_needed: set[str], lessons: Sequence
             return f"--shared-run: lesson {lesson} is not among the lessons, so what it shares cannot be made"
         progress(f"running lesson {lesson} as handed out into {display(folder)}, once: every lesson {lesson} "
                  f"starts from it ...")
-        notebook = parameterize_notebook(load_notebook_node(str(handed_out)), {"out_dir": str(folder.resolve())},
-                                         kernel_name="python3", language="python")
+        values = shared_values(handed_out, given)  # as the students' copies get them
+        notebook = parameterize_notebook(load_notebook_node(str(handed_out)),
+                                         {**values, "out_dir": str(folder.resolve())}, kernel_name="python3",
+                                         language="python")
         stopped = await _execute(handed_out, notebook, None, limits, end_strays)
         executed = out_dir / "shared-run" / handed_out.name
         if not isinstance(stopped, str):
@@ -287,6 +291,7 @@ async def _make_shared(shared: Path, lessons_needed: set[str], lessons: Sequence
         if not ready(folder):
             why = stopped if isinstance(stopped, str) else f"see {display(executed)}"
             return f"--shared-run: lesson {lesson} did not complete its work in {display(folder)} ({why})"
+        record_made_with(shared, lesson, values)
         make_read_only(folder)
     return None
 
@@ -359,12 +364,13 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     remove_stale_scratch()
     earlier = read_grades_csv(gradebook) if gradebook and gradebook.exists() else []
     keys = [(student_of(path), path.name) for path in unique]
+    _check_students_apart(unique, keys)
     done = {i: kept for i, path in enumerate(unique)
             if (kept := _kept(path, [g for g in earlier if g.key == keys[i]], resume, only_changed, progress))}
     kept = set(done)
     others = [grade for grade in earlier if grade.key not in keys]
     book = GradesFile(gradebook, others + [grade for grades in done.values() for grade in grades])
-    preload = {}
+    preload, given = {}, list(parameters)
     if shared_run is not None:
         parameters = [*parameters, Parameter(SHARED_RUN_LESSON, "run", str((shared_run / SHARED_RUN).resolve()))]
         preload = {SHARED_SWEEP_LESSON: {SWEEP_RUNS: shared_run / SHARED_SWEEP}}
@@ -381,9 +387,11 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     failure: list[str] = []
 
     async def grade_all():
+        loop, this = asyncio.get_running_loop(), asyncio.current_task()
+        stop_here.append(lambda: loop.call_soon_threadsafe(this.cancel))  # and with it every notebook's task
         if shared_run is not None:
-            failure.extend(filter(None, [await _make_shared(shared_run, needed, lessons, out_dir, limits, end_strays,
-                                                            progress)]))
+            failure.extend(filter(None, [await _make_shared(shared_run, needed, lessons, given, out_dir, limits,
+                                                            end_strays, progress)]))
             if failure or stopping.is_set():
                 return
         turns = asyncio.Queue()
@@ -403,9 +411,7 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
             finally:
                 turns.put_nowait(user)
 
-        loop = asyncio.get_running_loop()
         tasks.extend(asyncio.ensure_future(check(i)) for i in range(len(unique)) if i not in done)
-        stop_here.append(lambda: loop.call_soon_threadsafe(lambda: [task.cancel() for task in tasks]))
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # The event loop runs in a thread of its own, where nbclient cannot take Ctrl-C and SIGTERM for
@@ -416,6 +422,8 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     def run_loop():
         try:
             asyncio.run(grade_all())
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: what was graded is kept
+            pass
         finally:
             finished.set()
 
@@ -435,10 +443,21 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     book.rewrite(others + graded)
     if gradebook is not None:
         graded_now = {keys[i][0] for i in done if i not in kept}
-        _write_gradebook_and_feedback(others + graded, graded_now, lessons, gradebook, out_dir)
+        _write_gradebook_and_feedback(others + graded, graded_now, lessons, gradebook, out_dir, progress)
     stopped = "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it"
     return [grade for i, path in enumerate(unique) for grade in done.get(i, [Grade(display(path), "", "", CRASHED,
                                                                                    stopped)])]
+
+
+def _check_students_apart(paths: Sequence[Path], keys: Sequence[tuple[str, str]]) -> None:
+    """ValueError if two submissions would be one student's notebook of one name (their rows would merge)."""
+    first: dict[tuple[str, str], Path] = {}
+    for path, key in zip(paths, keys):
+        if key in first:
+            raise ValueError(f"{display(first[key])} and {display(path)} would both be student {key[0]!r}'s "
+                             f"{key[1]}: a student is the submission's folder (or, for a notebook not named like a "
+                             f"lesson, its file name); grade them in separate calls with separate --csv, or rename")
+        first[key] = path
 
 
 def _kept(path: Path, rows: list[Grade], resume: bool, only_changed: bool,
@@ -447,14 +466,21 @@ def _kept(path: Path, rows: list[Grade], resume: bool, only_changed: bool,
     if rows and resume:
         progress(f"{display(path)}: graded before, kept (--resume)")
         return rows
-    if rows and only_changed and all(row.digest == digest(path) for row in rows):
+    if rows and only_changed and all(row.digest == _digest_or_none(path) for row in rows):
         progress(f"{display(path)}: unchanged since it was graded, kept (--only-changed)")
         return rows
     return []
 
 
+def _digest_or_none(path: Path) -> str | None:
+    try:
+        return digest(path)
+    except OSError:  # unreadable now: graded again, and reported then
+        return None
+
+
 def _write_gradebook_and_feedback(grades: Sequence[Grade], students: set[str], lessons: Sequence[Path],
-                                  csv_path: Path, out_dir: Path) -> None:
+                                  csv_path: Path, out_dir: Path, progress: Callable[[str], None]) -> None:
     """``gradebook.csv`` beside the grades CSV, for the whole class; a feedback page for each of
     ``students`` (and for any student who has none yet)."""
     by_lesson: dict[str, list[str]] = {}
@@ -464,7 +490,10 @@ def _write_gradebook_and_feedback(grades: Sequence[Grade], students: set[str], l
     folder = out_dir / "feedback"
     for student in sorted({grade.student for grade in grades}):
         if student in students or not feedback_path(student, folder).exists():
-            write_feedback(student, grades, folder)
+            try:
+                write_feedback(student, grades, folder)
+            except Exception as error:  # one page that cannot be made costs no other
+                progress(f"note: no feedback page for {student}: {type(error).__name__}: {error}".splitlines()[0])
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 from nbformat import NotebookNode
 
 from ..parameters import parse_value
@@ -33,6 +34,7 @@ from .copies import tags
 SHARED_RUN_LESSON, SHARED_RUN = "07", "07_inside_se"  # lesson 07's run, which every lesson 07 loads (its `run`)
 SHARED_SWEEP_LESSON, SHARED_SWEEP = "06", "06_experiments"  # lesson 06's sweep, its complete runs copied to each
 SWEEP_RUNS = "runs/06_experiments"  # where lesson 06's sweep writes by default, so where the copies go
+MADE_WITH = "made_with.json"  # in --shared-run's folder: the -p values each lesson's shared work was made with
 _LESSON = re.compile(r"\d\d")
 
 
@@ -95,6 +97,25 @@ def parameters_for(notebook: NotebookNode, lesson: str | None,
     return values, [f"-p {name} skipped: the notebook {where}" for name in skipped]
 
 
+def check_lessons_have(given: Sequence[Parameter], lessons: Sequence[Path]) -> None:
+    """ValueError, before anything runs, for a -p that no lesson as handed out could take: a lesson that
+    does not exist, or a name its parameters cell (or every lesson's, for a bare -p) lacks."""
+    if not lessons:
+        return
+    names = {lesson.name[:2]: parameters_cell_names(nbformat.read(lesson, as_version=4)) or set()
+             for lesson in lessons}
+    for parameter in given:
+        if parameter.lesson is not None and parameter.lesson not in names:
+            raise ValueError(f"-p {parameter}: there is no lesson {parameter.lesson}; the lessons are "
+                             f"{', '.join(sorted(names))}")
+        having = [lesson for lesson, cell in names.items() if parameter.name in cell]
+        if parameter.lesson is not None and parameter.lesson not in having:
+            raise ValueError(f"-p {parameter}: lesson {parameter.lesson}'s parameters are "
+                             f"{', '.join(sorted(names[parameter.lesson])) or 'none'}")
+        if not having:
+            raise ValueError(f"-p {parameter}: no lesson has a parameter {parameter.name}")
+
+
 def check_parameters(given: Sequence[Parameter], shared_run: Path | None) -> None:
     """ValueError, before anything runs, if --shared-run and a -p both set lesson 07's run."""
     clash = [str(p) for p in given if p.name == "run" and p.lesson in (None, SHARED_RUN_LESSON)]
@@ -120,11 +141,38 @@ def shared_run_ready(folder: Path) -> bool:
     return False
 
 
-def check_shared_folder(folder: Path) -> None:
-    """ValueError, before anything runs, if ``folder`` is a file, or lacks what it shares and cannot be written."""
+def shared_values(lesson: Path, given: Sequence[Parameter]) -> dict[str, object]:
+    """The -p values the handed-out ``lesson`` runs with when it makes the shared work (where it writes aside)."""
+    notebook = nbformat.read(lesson, as_version=4)
+    values, _ = parameters_for(notebook, lesson.name[:2], given)
+    return {name: value for name, value in values.items() if name not in ("out_dir", "run")}
+
+
+def read_made_with(folder: Path) -> dict[str, dict]:
+    try:
+        return json.loads((folder / MADE_WITH).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def record_made_with(folder: Path, lesson: str, values: dict) -> None:
+    made = {**read_made_with(folder), lesson: values}
+    (folder / MADE_WITH).write_text(json.dumps(made, indent=2, default=str))
+
+
+def check_shared_folder(folder: Path, lessons: Sequence[Path] = (), given: Sequence[Parameter] = ()) -> None:
+    """ValueError, before anything runs, if ``folder`` is a file, lacks what it shares and cannot be written, or
+    holds work made with other -p values than ``given`` would make it with."""
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--shared-run {display(folder)} is a file; give the folder that holds (or will hold) the "
                          f"class's shared run and sweep")
+    made = read_made_with(folder)
+    for lesson in lessons:
+        number = lesson.name[:2]
+        if number in made and made[number] != json.loads(json.dumps(shared_values(lesson, given), default=str)):
+            raise ValueError(f"--shared-run {display(folder)}: lesson {number}'s shared work there was made with -p "
+                             f"{made[number] or 'nothing'}, and this call gives {shared_values(lesson, given) or 'none'}"
+                             f"; give the same -p, or another --shared-run folder")
     if shared_run_ready(folder / SHARED_RUN) and sweep_ready(folder / SHARED_SWEEP):
         return
     existing = next(parent for parent in [folder, *folder.absolute().parents] if parent.exists())
@@ -134,9 +182,11 @@ def check_shared_folder(folder: Path) -> None:
 
 
 def make_read_only(folder: Path) -> None:
-    """Take write permission away from everyone on ``folder`` and everything in it (runs are read, never
-    written, by the notebooks that share them)."""
+    """Make ``folder`` and everything in it readable by everyone (the kernels' account included) and writable
+    by no one (runs are read, never written, by the notebooks that share them)."""
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():
-            mode = path.stat().st_mode
+            mode = path.stat().st_mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+            if path.is_dir():
+                mode |= stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
             path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
