@@ -21,8 +21,8 @@ from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell, new_notebook
 
-from .copies import EXERCISE, exercise_cells
 from ..paths import resolve
+from .copies import EXERCISE, exercise_cells
 from .gradebook import CRASHED, FAILED, NOT_DONE, PASSED, Grade
 
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}

@@ -38,8 +38,7 @@ from .feedback import feedback_path, write_feedback
 from .gradebook import (CRASHED, FAILED, NOT_DONE, PASSED, Grade, GradesFile, digest, read_grades_csv, student_of,
                         write_gradebook)
 from .options import (SHARED_RUN, SHARED_RUN_LESSON, SHARED_SWEEP, SHARED_SWEEP_LESSON, SWEEP_RUNS, Parameter,
-                      make_read_only, parameters_for, record_made_with, shared_run_ready, shared_values,
-                      sweep_ready)
+                      make_read_only, parameters_for, record_made_with, shared_run_ready, shared_values, sweep_ready)
 from .sandbox import OUTPUT_CUT, KernelUser, Limits, Scratch, remove_stale_scratch, run_in_scratch
 
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}

@@ -169,10 +169,11 @@ def check_shared_folder(folder: Path, lessons: Sequence[Path] = (), given: Seque
     made = read_made_with(folder)
     for lesson in lessons:
         number = lesson.name[:2]
-        if number in made and made[number] != json.loads(json.dumps(shared_values(lesson, given), default=str)):
+        values = shared_values(lesson, given)
+        if number in made and made[number] != json.loads(json.dumps(values, default=str)):
             raise ValueError(f"--shared-run {display(folder)}: lesson {number}'s shared work there was made with -p "
-                             f"{made[number] or 'nothing'}, and this call gives {shared_values(lesson, given) or 'none'}"
-                             f"; give the same -p, or another --shared-run folder")
+                             f"{made[number] or 'nothing'}, and this call gives {values or 'none'}; give the same -p, "
+                             f"or another --shared-run folder")
     if shared_run_ready(folder / SHARED_RUN) and sweep_ready(folder / SHARED_SWEEP):
         return
     existing = next(parent for parent in [folder, *folder.absolute().parents] if parent.exists())
