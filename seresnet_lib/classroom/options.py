@@ -34,7 +34,7 @@ from .copies import tags
 SHARED_RUN_LESSON, SHARED_RUN = "07", "07_inside_se"  # lesson 07's run, which every lesson 07 loads (its `run`)
 SHARED_SWEEP_LESSON, SHARED_SWEEP = "06", "06_experiments"  # lesson 06's sweep, its complete runs copied to each
 SWEEP_RUNS = "runs/06_experiments"  # where lesson 06's sweep writes by default, so where the copies go
-MADE_WITH = "made_with.json"  # in --shared-run's folder: the -p values each lesson's shared work was made with
+_MADE_WITH = "made_with.json"  # in --shared-run's folder: the -p values each lesson's shared work was made with
 _LESSON = re.compile(r"\d\d")
 
 
@@ -148,16 +148,16 @@ def shared_values(lesson: Path, given: Sequence[Parameter]) -> dict[str, object]
     return {name: value for name, value in values.items() if name not in ("out_dir", "run")}
 
 
-def read_made_with(folder: Path) -> dict[str, dict]:
+def _read_made_with(folder: Path) -> dict[str, dict]:
     try:
-        return json.loads((folder / MADE_WITH).read_text())
+        return json.loads((folder / _MADE_WITH).read_text())
     except (OSError, ValueError):
         return {}
 
 
 def record_made_with(folder: Path, lesson: str, values: dict) -> None:
-    made = {**read_made_with(folder), lesson: values}
-    (folder / MADE_WITH).write_text(json.dumps(made, indent=2, default=str))
+    made = {**_read_made_with(folder), lesson: values}
+    (folder / _MADE_WITH).write_text(json.dumps(made, indent=2, default=str))
 
 
 def check_shared_folder(folder: Path, lessons: Sequence[Path] = (), given: Sequence[Parameter] = ()) -> None:
@@ -166,7 +166,7 @@ def check_shared_folder(folder: Path, lessons: Sequence[Path] = (), given: Seque
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--shared-run {display(folder)} is a file; give the folder that holds (or will hold) the "
                          f"class's shared run and sweep")
-    made = read_made_with(folder)
+    made = _read_made_with(folder)
     for lesson in lessons:
         number = lesson.name[:2]
         values = shared_values(lesson, given)
