@@ -23,7 +23,7 @@ from nbformat.v4 import new_markdown_cell, new_notebook
 
 from ..paths import resolve
 from .copies import EXERCISE, exercise_cells
-from .gradebook import CRASHED, FAILED, NOT_DONE, PASSED, Grade
+from .gradebook import CRASHED, FAILED, NOT_DONE, PASSED, Grade, write_whole
 
 _MARKS = {PASSED: "✓", FAILED: "✗", NOT_DONE: "·", CRASHED: "✗"}
 _SAFE_NAME = re.compile(r"[^\w.-]+")
@@ -56,10 +56,7 @@ def write_feedback(student: str, grades: Sequence[Grade], folder: Path) -> Path:
     head = page.index("<head>") + len("<head>")
     body = f"{page[:head]}\n{_POLICY}{page[head:]}"
     path = feedback_path(student, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(body, encoding="utf-8")
-    temporary.replace(path)
+    write_whole(path, lambda temporary: temporary.write_text(body, encoding="utf-8"))
     return path
 
 
@@ -95,12 +92,9 @@ def _annotated_cells(rows: Sequence[Grade]) -> list[NotebookNode]:
         meta = cell.metadata.get(EXERCISE)
         row = verdicts.pop(str(meta.get("id")), None) if index in starts and isinstance(meta, dict) else None
         if row is not None:
-            cells.append(_markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: "
-                                   f"{_MARKS.get(row.result, '?')} {_text(row.result)}**  \n> {_text(row.detail)}"))
+            cells.append(_verdict(row))
         cells.append(cell)
-    cells += [_markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: {_MARKS.get(row.result, '?')} "
-                        f"{row.result}**  \n> {_text(row.detail)}") for row in verdicts.values()]
-    return cells
+    return cells + [_verdict(row) for row in verdicts.values()]  # exercises whose cell was not found
 
 
 def _defused(notebook: NotebookNode) -> NotebookNode:
@@ -112,6 +106,12 @@ def _defused(notebook: NotebookNode) -> NotebookNode:
             if isinstance(output.get("data", {}).get("text/html"), str):
                 output.data["text/html"] = _UNSAFE_TAG.sub("&lt;", output.data["text/html"])
     return notebook
+
+
+def _verdict(row: Grade) -> NotebookNode:
+    """An exercise's result and what its self-check said, as a quoted heading for its cell."""
+    return _markdown(f"> **Exercise {_text(row.exercise)} {_text(row.title)}: {_MARKS.get(row.result, '?')} "
+                     f"{_text(row.result)}**  \n> {_text(row.detail)}")
 
 
 def _markdown(text: str) -> NotebookNode:

@@ -78,10 +78,10 @@ class GradesFile:
 
     def rewrite(self, grades: Sequence[Grade]) -> None:
         if self.path is not None:
-            _replace(self.path, lambda temporary: write_grades_csv(grades, temporary))
+            write_whole(self.path, lambda temporary: write_grades_csv(grades, temporary))
 
 
-def _replace(path: Path, write) -> None:
+def write_whole(path: Path, write) -> None:
     """Write ``path`` whole or not at all: into a temporary file beside it, then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
@@ -167,4 +167,4 @@ def write_gradebook(grades: Iterable[Grade], exercises_of_lessons: dict[str, lis
         with open(temporary, "w", newline="", encoding="utf-8") as file:
             csv.writer(file).writerows([header, *rows])
 
-    _replace(path, write)
+    write_whole(path, write)

@@ -94,7 +94,7 @@ def _lesson_of(notebook: NotebookNode, name: str) -> str | None:
     return stem[:2] if stem[:2].isdigit() and stem[2:3] == "_" else None
 
 
-def _lesson_of_file(path: Path) -> str | None:
+def _lesson_of_submission(path: Path) -> str | None:
     """The lesson a submission belongs to, None if it cannot be read."""
     try:
         return _lesson_of(nbformat.read(path, as_version=4), path.name)
@@ -373,7 +373,7 @@ def check_notebooks(paths: Sequence[Path], lessons: Sequence[Path], out_dir: Pat
     if shared_run is not None:
         parameters = [*parameters, Parameter(SHARED_RUN_LESSON, "run", str((shared_run / SHARED_RUN).resolve()))]
         preload = {SHARED_SWEEP_LESSON: {SWEEP_RUNS: shared_run / SHARED_SWEEP}}
-        needed = {_lesson_of_file(path) for i, path in enumerate(unique) if i not in done}
+        needed = {_lesson_of_submission(path) for i, path in enumerate(unique) if i not in done}
     noted: set[tuple[str, str]] = set()
 
     def note(notebook: str, text: str) -> None:
