@@ -31,6 +31,9 @@ COMMANDS = {
     "check": ("classroom", "run students' notebooks and grade each exercise by its self-check"),
     "summary": ("model", "SE-ResNet-50 layer by layer at 224 x 224: shapes, parameters, multiply-adds"),
 }
+# The packages a command may need beyond the core install, and the extra that brings each.
+EXTRAS = {"papermill": "series", "nbformat": "series", "nbclient": "series", "nbconvert": "series",
+          "jupyter_client": "series", "traitlets": "series", "ipykernel": "series", "timm": "bench"}
 
 
 def main(argv: list[str] | None = None, wing: str | None = None) -> int:
@@ -51,5 +54,13 @@ def main(argv: list[str] | None = None, wing: str | None = None) -> int:
             print(f"\n{prog}: error: unknown command {argv[0]!r}", file=sys.stderr)
         return 0 if helping else 2
     name = argv[0]
-    command = getattr(importlib.import_module(f"seresnet_lib.{commands[name][0]}.cli"), name)
-    return command(argv[1:], f"{prog} {name}")
+    try:
+        command = getattr(importlib.import_module(f"seresnet_lib.{commands[name][0]}.cli"), name)
+        return command(argv[1:], f"{prog} {name}")
+    except ModuleNotFoundError as missing:
+        extra = EXTRAS.get((missing.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"{prog} {name}: error: it needs {missing.name}, which the {extra} extra installs: "
+              f"pip install 'seresnet-lib[{extra}]'", file=sys.stderr)
+        return 2

@@ -55,28 +55,76 @@ def notebook_code() -> list[str]:
     return code
 
 
-def test_environment_yml_names_the_same_packages_as_pyproject():
-    pip_names = {package_name(r) for r in PROJECT["dependencies"] + PROJECT["optional-dependencies"]["test"]}
-    conda_names = {CONDA_TO_PIP.get(package_name(d), package_name(d)) for d in CONDA if isinstance(d, str)}
-    conda_names -= {"python", "pip"}
-    assert conda_names == pip_names
+EXTRAS = PROJECT["optional-dependencies"]
+CORE = {package_name(r) for r in PROJECT["dependencies"]}
 
+
+def extra(name: str) -> set[str]:
+    return {package_name(r) for r in EXTRAS[name] if not r.startswith(PROJECT["name"])}
+
+
+def conda_packages(environment: list) -> dict[str, str]:
+    """{pip name: version spec} of a conda environment's packages, its pip section's included (not -e)."""
+    pip_section = next((d["pip"] for d in environment if isinstance(d, dict)), [])
+    specs = [d for d in environment if isinstance(d, str)] + [r for r in pip_section if not r.startswith("-")]
+    named = {package_name(spec): spec[len(re.split(r"[<>=!~ ]", spec, maxsplit=1)[0]):].strip() for spec in specs}
+    return {CONDA_TO_PIP.get(name, name): version for name, version in named.items() if name not in ("python", "pip")}
+
+
+def test_the_core_is_what_a_lesson_needs_and_each_extra_what_its_use_needs():
+    assert CORE == {"torch", "torchvision", "matplotlib", "torchinfo", "numpy", "pillow", "pyyaml", "tqdm"}
+    assert "jupyterlab" in extra("lab")
+    assert {"papermill", "nbformat", "nbclient"} <= extra("series")
+    assert extra("bench") == {"timm"}
+    assert {"sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline"} <= extra("site")
+    assert all(re.search(r"==\d", r) for r in EXTRAS["site"]), "the site's tools are pinned"
+    assert {"pytest", "nbval"} <= extra("test")
+    assert f"{PROJECT['name']}[lab,series,bench,site]" in EXTRAS["test"]  # the tests use everything
+
+
+def test_environment_yml_names_the_same_packages_as_pyproject():
+    pip_versions = {package_name(r): r[len(re.split(r"[<>=!~ \[]", r, maxsplit=1)[0]):]
+                    for r in PROJECT["dependencies"] + [r for name in EXTRAS for r in EXTRAS[name]]
+                    if not r.startswith(PROJECT["name"])}
+    conda = conda_packages(CONDA)
+    assert set(conda) == set(pip_versions)
+    assert {name: conda[name] for name in extra("site")} == {name: pip_versions[name] for name in extra("site")}
     pip_section = next(d["pip"] for d in CONDA if isinstance(d, dict))
     assert any(line.startswith("-e") and "[test]" in line for line in pip_section)
 
 
-def test_every_package_the_library_and_the_lessons_import_is_a_dependency():
-    used = distributions(imported_modules(code_of((ROOT / "seresnet_lib").rglob("*.py")) + notebook_code()))
-    declared = {package_name(r) for r in PROJECT["dependencies"]}
+def test_binder_builds_the_environment_first_and_installs_the_project_after():
+    """repo2docker builds .binder/environment.yml before the repository is copied in: an editable install
+    there fails; postBuild runs once it is in."""
+    binder = yaml.safe_load((ROOT / ".binder" / "environment.yml").read_text())["dependencies"]
+    assert set(conda_packages(binder)) == CORE | extra("lab") | extra("series")
+    assert "python=3.11" in binder
+    assert not any(isinstance(d, dict) and any(line.startswith("-e") for line in d["pip"]) for d in binder)
+    post_build = ROOT / ".binder" / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
+    assert re.search(r"^pip install (--no-deps )?-e \.$", post_build.read_text(), re.MULTILINE)
+
+
+def test_the_lessons_import_only_the_core():
+    assert distributions(imported_modules(notebook_code())) - CORE == set()
+
+
+def test_every_package_the_library_imports_is_a_dependency_and_each_command_names_its_extra():
+    from seresnet_lib.cli import EXTRAS as COMMAND_EXTRAS
+
+    used = distributions(imported_modules(code_of((ROOT / "seresnet_lib").rglob("*.py"))))
+    declared = CORE | extra("series") | extra("bench")
     assert used - declared == set()
     assert {"numpy", "pillow", "nbformat", "nbclient", "nbconvert"} <= used  # imported directly, so named directly
+    for module, name in COMMAND_EXTRAS.items():
+        assert distributions({module}) <= extra(name), (module, name)
 
 
 def test_every_package_the_tests_import_is_a_dependency_or_in_the_test_extra():
     used = distributions(imported_modules(code_of([*(ROOT / "tests").glob("*.py"), ROOT / "conftest.py"])))
-    declared = {package_name(r) for r in PROJECT["dependencies"] + PROJECT["optional-dependencies"]["test"]}
+    declared = CORE | {name for extra_name in EXTRAS for name in extra(extra_name)}
     assert used - declared == set()
-    assert {"pyyaml", "pytest", "timm"} <= used
+    assert {"pyyaml", "pytest", "timm", "playwright"} <= used
 
 
 def test_required_python_is_what_the_code_needs():

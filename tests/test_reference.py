@@ -93,6 +93,8 @@ def test_a_damaged_reference_is_named_with_what_to_do(tmp_path):
     (tmp_path / "switch_off.csv").unlink()
     with pytest.raises(FileNotFoundError, match="lacks switch_off.csv: record it again"):
         load_reference(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist: .* come with the lessons.* SERESNET_NOTEBOOKS"):
+        load_reference(tmp_path / "reference")  # lesson 07 opened alone, away from notebooks/results/
 
 
 def test_the_sweep_holds_the_reference_run_and_three_seeds_of_each_model(reference):

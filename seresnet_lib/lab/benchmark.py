@@ -63,7 +63,7 @@ class PerImageDataset(Dataset):
 
 def _timm_seresnet50(num_classes: int = _CLASSES) -> nn.Module:
     """timm's ``legacy_seresnet50``: the Caffe-faithful SE-ResNet-50, the reference of our tests."""
-    import timm  # a test dependency, imported only here
+    import timm  # the bench extra, imported only here
 
     return timm.create_model("legacy_seresnet50", num_classes=num_classes)
 

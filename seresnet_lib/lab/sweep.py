@@ -29,7 +29,6 @@ from pathlib import Path
 
 import torch
 
-from ..kernel import LocalKernelManager
 from ..parameters import parameters_of
 from ..paths import display, resolve, workdir
 from ..processes import die_with_parent
@@ -267,8 +266,10 @@ def _execute_notebook(notebook: Path, run_dir: Path, parameters: dict) -> str | 
     Parameters its cell leaves out (lesson 05's advanced ones) are passed only when they differ
     from their defaults: papermill warns about each name it does not find in the cell.
     """
-    import papermill
+    import papermill  # the series extra: a reader running the lessons needs none of Jupyter's machinery
     from papermill.exceptions import PapermillExecutionError
+
+    from ..kernel import LocalKernelManager
 
     cell = parameters_of(notebook)
     defaults = json.loads(json.dumps(TrainConfig().as_dict())) if trains_with_config(cell) else {}  # as JSON
