@@ -133,3 +133,15 @@ def test_required_python_is_what_the_code_needs():
     assert minimum and (int(minimum[1]), int(minimum[2])) == (3, 11)
     assert "python=3.11" in CONDA
     assert "Python 3.11+" in (ROOT / "README.md").read_text()
+
+
+def test_a_command_whose_extra_is_missing_says_which_to_install(monkeypatch, capsys):
+    from seresnet_lib import cli
+
+    def without_papermill(name):
+        raise ModuleNotFoundError("No module named 'papermill'", name="papermill")
+
+    monkeypatch.setattr(cli.importlib, "import_module", without_papermill)
+    assert cli.main(["check", "student/"]) == 2
+    assert "seresnet check: error: it needs papermill, which the series extra installs: " \
+           "pip install 'seresnet-lib[series]'" in capsys.readouterr().err
