@@ -1,11 +1,11 @@
 # Two commands: `make run` and `make test`. Each creates .venv on first use and
-# installs the project (editable) with its test extra into it; nothing is global.
+# installs the project (editable) with its test extra, which brings every other extra; nothing is global.
 VENV    ?= .venv
 PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 JUPYTER ?= $(VENV)/bin/jupyter
 
-.PHONY: install run record test lab student check benchmark clean
+.PHONY: install run record test lab student check benchmark site clean
 
 install: $(STAMP)
 
@@ -49,5 +49,11 @@ WORK ?= student
 check: $(STAMP)
 	$(VENV)/bin/seresnet check $(WORK) $(CHECK_ARGS)
 
+# The series as a web book in build/site/, from the committed notebooks (never executed), offline:
+# open build/site/index.html. STUDENT=1 builds the edition without solutions into build/site-student/.
+STUDENT ?=
+site: $(STAMP)
+	$(PYTHON) book/build.py $(if $(STUDENT),--student --out build/site-student)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build
