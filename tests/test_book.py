@@ -134,7 +134,7 @@ def _visit(browser, url: str, origin: str, screenshot: Path | None = None) -> di
             route.abort()
 
     page.route("**/*", keep_inside)
-    response = page.goto(url, wait_until="networkidle")
+    response = page.goto(url, wait_until="load")  # every image and script loaded (or failed)
     assert response.ok, f"{url}: HTTP {response.status}"
     page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
     facts = page.evaluate(PAGE_FACTS)

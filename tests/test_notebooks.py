@@ -161,9 +161,6 @@ def test_find_the_bug_checks_say_nothing_of_the_bug_until_the_code_changes(exerc
 # The series is also a web book, whose code blocks are 88 columns wide: a longer line scrolls sideways.
 # nbval reads its markers from cell tags (nbval-ignore-output, ...), so readers never see them in the code.
 CODE_WIDTH = 88
-# Cells that show library code verbatim (test_training_notebook.py holds them to it) keep its line
-# lengths until the library's lines are wrapped too; then this exemption must go.
-VERBATIM_FROM_LIBRARY = {("05_train_cifar10.ipynb", "def train_one_epoch(")}
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
@@ -173,13 +170,8 @@ def test_lesson_code_fits_the_web_book_and_carries_no_nbval_comments(path):
     problems = []
     for number, (index, source) in enumerate(code):
         where = f"{path.name} cell {index} (nbval's Cell {number})"
-        verbatim = any(path.name == name and source.startswith(start) for name, start in VERBATIM_FROM_LIBRARY)
         long_lines = [(line_number, line) for line_number, line in enumerate(source.splitlines(), start=1)
                       if len(line) > CODE_WIDTH]
-        if verbatim:
-            if not long_lines:
-                problems.append(f"{where}: no longer needs its place in VERBATIM_FROM_LIBRARY; remove it")
-            long_lines = []
         problems += [f"{where}, line {line_number}: {len(line)} columns, more than {CODE_WIDTH}: {line.strip()[:60]}"
                      for line_number, line in long_lines]
         problems += [f"{where}, line {line_number}: an nbval marker in the code; tag the cell instead "

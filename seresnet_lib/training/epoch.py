@@ -14,21 +14,25 @@ from .metrics import Tally, autocast
 
 def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer,
                     autocast_dtype: torch.dtype | None = None) -> tuple[float, float]:
-    """One pass over ``batches`` of (images N x 3 x H x W, labels N): the mean loss and accuracy.
+    """One pass over ``batches`` of (images N x 3 x H x W, labels N): the mean loss
+    and accuracy.
 
-    ``autocast_dtype``: the forward pass in mixed precision (bfloat16 needs no loss scaling).
+    ``autocast_dtype``: the forward pass in mixed precision (bfloat16 needs no loss
+    scaling).
     """
-    model.train()  # batch norm uses each batch's own statistics (and updates its running ones)
+    # batch norm uses each batch's own statistics (and updates its running ones)
+    model.train()
     device = next(model.parameters()).device
     tally = Tally(device)  # running sums of the loss and the right answers
     for images, labels in batches:
         with autocast(device, autocast_dtype):
             logits = model(images)  # forward pass: N x classes scores
-            loss = nn.functional.cross_entropy(logits, labels)  # the mean over the batch
+            loss = nn.functional.cross_entropy(logits, labels)  # mean over the batch
         optimizer.zero_grad(set_to_none=True)  # forget the previous batch's gradients
         loss.backward()  # backward pass: the gradient of the loss for every weight
-        optimizer.step()  # SGD: every weight takes a step against its (momentum-smoothed) gradient
-        tally.add(logits, labels, loss * len(labels))  # added up on the device: no waiting here
+        # SGD: every weight takes a step against its (momentum-smoothed) gradient
+        optimizer.step()
+        tally.add(logits, labels, loss * len(labels))  # added up on the device: no wait
     return tally.result()  # one wait for the device, at the end of the epoch
 
 
