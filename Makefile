@@ -53,7 +53,7 @@ check: $(STAMP)
 # open build/site/index.html. STUDENT=1 builds the edition without solutions into build/site-student/.
 STUDENT ?=
 site: $(STAMP)
-	$(PYTHON) book/build.py $(if $(STUDENT),--student --out build/site-student)
+	$(PYTHON) book/build.py $(if $(filter 1 yes true,$(STUDENT)),--student --out build/site-student)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build

@@ -6,7 +6,7 @@ folder of their own first (``build/site-src`` beside the output):
 
     index.md              the lesson table, then the lessons' and the project's pages
     notebooks/NN_*.ipynb  the lessons (the student edition leaves out the cells tagged ``solution``)
-    README.md, CONTRIBUTING.md, CHANGELOG.md, LICENSE
+    README.md, CONTRIBUTING.md, CHANGELOG.md, LICENSE, CITATION.cff
     conf.py, _book.json   book/conf.py, and what it reads: version, repository URL, edition
 
 Launch links (Binder, Colab) appear when pyproject.toml's ``[project.urls]`` names the ``Repository``.
@@ -24,11 +24,10 @@ import tomllib
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import TagRemovePreprocessor
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"README.md": "Install and run (README)", "CONTRIBUTING.md": "Contributing", "CHANGELOG.md": "Changes"}
-FILES = ("LICENSE",)  # linked from the pages, offered as downloads
+FILES = ("LICENSE", "CITATION.cff")  # linked from the README: the book offers them as downloads
 BRANCH = "main"  # the branch launch links open
 
 
@@ -71,8 +70,10 @@ def index_page(titles: dict[str, str], readme: str) -> str:
     return (f"# SE-ResNet-50 from scratch in PyTorch\n\n{intro}\n\n"
             f"| | Lesson | What you build |\n|---|---|---|\n{rows}\n\n"
             "Each page is a lesson notebook as committed, with the outputs of a real run; "
-            "download it (the button at the top of the page) to run it yourself. "
-            "[The README](README.md) says how to install the library and run the lessons.\n\n"
+            "the button at the top of the page downloads it. To run the lessons yourself, install the "
+            "library and keep them together in one folder, as in the repository's `notebooks/`: lessons "
+            "06 and 07 read lesson 05 and the committed results in `notebooks/results/`. "
+            "[The README](README.md) says how, here or in Colab and Binder.\n\n"
             f"```{{toctree}}\n:caption: Lessons\n:maxdepth: 1\n:hidden:\n\n{lessons_toc}\n```\n\n"
             f"```{{toctree}}\n:caption: The project\n:maxdepth: 1\n:hidden:\n\n{pages_toc}\n```\n")
 
@@ -86,7 +87,7 @@ def stage(source: Path, student: bool, root: Path = ROOT, repository_url: str | 
     for path in lessons(root):
         notebook = nbformat.read(path, as_version=4)
         if student:
-            TagRemovePreprocessor(remove_cell_tags={"solution"}, enabled=True).preprocess(notebook, {})
+            notebook.cells = [cell for cell in notebook.cells if "solution" not in cell.metadata.get("tags", [])]
         titles[path.name] = lesson_title(notebook)
         nbformat.write(notebook, source / "notebooks" / path.name)
     for name in (*PAGES, *FILES):

@@ -1,7 +1,8 @@
 """Sphinx configuration of the web book: the committed lessons, rendered as they are (never executed).
 
 ``book/build.py`` copies this file into the folder it stages the sources in, beside ``_book.json``
-(the project's name, version and repository URL, and whether this is the student edition).
+(the version, the repository URL and branch, and whether this is the student edition). A self-check's
+output shows as its text through the library's myst-nb renderer (``seresnet_lib.classroom.book``).
 """
 
 import json
@@ -21,8 +22,6 @@ root_doc = "index"
 # The notebooks are committed with the outputs of a real run: show those, never re-execute.
 nb_execution_mode = "off"
 nb_ipywidgets_js = {}  # no widget outputs; and nothing is to be fetched from a CDN
-# A self-check's own MIME type is for JupyterLab; the page shows its text/plain copy.
-nb_mime_priority_overrides = [("html", "application/vnd.seresnet.check+json", None)]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]  # a lesson's later headings start at ## under its # title
@@ -40,7 +39,9 @@ html_theme_options = {
     "navigation_with_keys": False,
     "announcement": "Student edition: the worked solutions are left out." if BOOK["student"] else "",
 }
-if BOOK["repository_url"]:  # launch links (Binder, Colab) only when pyproject.toml names the repository
+# Launch links (Binder, Colab) only when pyproject.toml names the repository, and not in the student
+# edition: they open the repository's lessons, solutions included.
+if BOOK["repository_url"] and not BOOK["student"]:
     html_theme_options |= {
         "repository_url": BOOK["repository_url"],
         "repository_branch": BOOK["branch"],

@@ -8,6 +8,7 @@ defaults of a ``parameters`` cell, a cell of a sweep's ``results.csv``.
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import yaml
@@ -69,13 +70,34 @@ def parse_value(text: str):
 
 
 def parameters_of(notebook: Path) -> dict:
-    """The notebook's parameters and their default values, read from its ``parameters`` cell."""
-    import papermill
+    """The notebook's parameters and their default values, read from its ``parameters`` cell.
 
-    found = papermill.inspect_notebook(str(notebook))
-    if not found:
-        raise ValueError(f"{display(notebook)} has no cell tagged 'parameters'")
-    return {name: parse_value(about["default"]) for name, about in found.items()}
+    What papermill reads there (each top-level ``name = value``), read without papermill: a sweep
+    inline, like lesson 06, runs on the core install.
+    """
+    try:
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+        source = next("".join(cell["source"]) for cell in cells
+                      if "parameters" in cell.get("metadata", {}).get("tags", []))
+    except StopIteration:
+        raise ValueError(f"{display(notebook)} has no cell tagged 'parameters'") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{display(notebook)} cannot be read as a notebook ({type(error).__name__})") from None
+    try:
+        statements = ast.parse(source).body
+    except SyntaxError as error:
+        raise ValueError(f"{display(notebook)}: its parameters cell is not Python: {error}") from None
+    defaults = {}
+    for statement in statements:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            target, value = statement.target, statement.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            defaults[target.id] = parse_value(ast.get_source_segment(source, value))
+    return defaults
 
 
 def is_cell_history(history) -> bool:

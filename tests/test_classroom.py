@@ -621,8 +621,13 @@ def test_ctrl_c_stops_the_notebook_being_graded_and_leaves_it_and_the_rest_to_re
                    f"os.kill(os.getppid(), signal.SIGINT)\ntime.sleep(60)")
     for name, cells in [("1_first", [passes()]), ("2_stopper", [stopper, passes()]), ("3_last", [passes()])]:
         nbformat.write(small_notebook(*cells), tmp_path / f"{name}.ipynb")
-    grades = grading.check_notebooks(sorted(tmp_path.glob("*.ipynb")), [], tmp_path / "checked",
-                                     gradebook=tmp_path / "grades.csv", progress=lambda line: None)
+    # Ctrl-C as in a terminal: a test run started in the background (`pytest &`) ignores SIGINT from birth
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        grades = grading.check_notebooks(sorted(tmp_path.glob("*.ipynb")), [], tmp_path / "checked",
+                                         gradebook=tmp_path / "grades.csv", progress=lambda line: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert [(Path(g.notebook).name, g.result, g.detail) for g in grades] == [
         ("1_first.ipynb", "passed", "done"),
         ("2_stopper.ipynb", "crashed", "stopped (Ctrl-C or SIGTERM) before it was graded; --resume grades it"),

@@ -125,7 +125,8 @@ def test_a_public_name_has_a_user_outside_its_module():
     users.update({path: set().union(*map(used_names, code_cells(path))) for path in LESSONS})
     entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
     plugins = {target.rsplit(":", 1)[1] for group in entry_points.values() for target in group.values()}
-    allowed = exported() | set(COMMANDS) | plugins  # the command line calls each wing's commands by name
+    # the command line calls each wing's commands by name; other packages load the entry points' plugins
+    allowed = exported() | set(COMMANDS) | plugins
     lonely = [f"{module.relative_to(LIBRARY)}: {name}" for module in MODULES
               for name in sorted(public_names(ast.parse(module.read_text())) - allowed)
               if not any(name in names for path, names in users.items() if path != module)]

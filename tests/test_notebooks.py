@@ -165,17 +165,20 @@ CODE_WIDTH = 88
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_lesson_code_fits_the_web_book_and_carries_no_nbval_comments(path):
+    """Code cells, and the worked solutions' code folded into markdown cells."""
     cells = json.loads(path.read_text())["cells"]
     code = [(index, "".join(cell["source"])) for index, cell in enumerate(cells) if cell["cell_type"] == "code"]
     problems = []
     for number, (index, source) in enumerate(code):
         where = f"{path.name} cell {index} (nbval's Cell {number})"
-        long_lines = [(line_number, line) for line_number, line in enumerate(source.splitlines(), start=1)
-                      if len(line) > CODE_WIDTH]
-        problems += [f"{where}, line {line_number}: {len(line)} columns, more than {CODE_WIDTH}: {line.strip()[:60]}"
-                     for line_number, line in long_lines]
         problems += [f"{where}, line {line_number}: an nbval marker in the code; tag the cell instead "
                      f"(e.g. nbval-ignore-output): {line.strip()}"
                      for line_number, line in enumerate(source.splitlines(), start=1)
                      if "NBVAL" in line or "PYTEST_VALIDATE" in line]
+    folded = [(index, "\n".join(re.findall(r"```python\n(.*?)```", "".join(cell["source"]), re.DOTALL)))
+              for index, cell in enumerate(cells) if cell["cell_type"] == "markdown"]
+    for index, source in code + folded:
+        problems += [f"{path.name} cell {index}, line {line_number}: {len(line)} columns, more than {CODE_WIDTH}: "
+                     f"{line.strip()[:60]}"
+                     for line_number, line in enumerate(source.splitlines(), start=1) if len(line) > CODE_WIDTH]
     assert not problems, "\n".join(problems)

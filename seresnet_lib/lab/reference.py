@@ -98,7 +98,8 @@ def load_reference(folder: str | Path = REFERENCE) -> Reference:
     if not folder.is_dir():
         raise FileNotFoundError(f"{display(folder)} does not exist: the reference run's results come with the lessons, "
                                 "in notebooks/results/reference/; run the lesson from a copy of the whole notebooks/ "
-                                "folder (a clone of the repository), or set SERESNET_NOTEBOOKS to one")
+                                "folder (a clone of the repository), or set SERESNET_NOTEBOOKS to one and restart the "
+                                "kernel")
     missing = [name for name in _FILES if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{display(folder)} lacks {', '.join(missing)}: {again}")
