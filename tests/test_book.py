@@ -151,16 +151,9 @@ PAGE_FACTS = """() => ({
 
 def _visit(browser, url: str, origin: str, screenshot: Path | None = None) -> dict:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    outside = []
-
-    def keep_inside(route):
-        if route.request.url.startswith(origin) or urlsplit(route.request.url).scheme in ("data", "blob"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", keep_inside)
+    outside = []  # every request the page makes is reported here, the failed ones too
+    page.on("request", lambda request: None if request.url.startswith(origin)
+            or urlsplit(request.url).scheme in ("data", "blob") else outside.append(request.url))
     response = page.goto(url, wait_until="load")  # every image and script loaded (or failed)
     assert response.ok, f"{url}: HTTP {response.status}"
     page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
