@@ -45,7 +45,8 @@ accuracy = width / 100 + seed / 1000
 (run / "metrics.json").write_text(json.dumps({
     "status": "complete", "parameters": {"width": width, "seed": seed},
     "epochs": [{"epoch": 1, "test_acc": accuracy / 2}, {"epoch": 2, "test_acc": accuracy}],
-    "best_test_acc": accuracy, "model_parameters": 1000 * width, "pid": os.getpid()}))
+    "best_test_acc": accuracy, "model_parameters": 1000 * width, "pid": os.getpid(),
+    "visible_gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}))
 '''
 
 
@@ -85,19 +86,26 @@ def test_a_sweep_runs_each_setting_and_seed_in_its_own_folder_records_failures_a
     assert (tmp_path / "width=16-seed=0" / "run-001" / "metrics.json").exists()
 
 
-def test_jobs_run_at_once_in_separate_processes_a_dead_worker_fails_only_its_run(notebook, tmp_path):
+def test_jobs_run_at_once_in_separate_processes_a_dead_worker_fails_only_its_run(notebook, tmp_path, monkeypatch):
     """The first run's kernel kills the worker running it: that run fails, the pool gets a new worker
-    and every other run completes; collect reads every run."""
+    and every other run completes; collect reads every run. Four GPUs (as the sweep finds them) and two
+    per run: each worker's kernels see a pair of their own, the new worker the pair the dead one had."""
+    monkeypatch.setattr(sys.modules["seresnet_lib.lab.sweep"], "visible_gpus", lambda: ["0", "1", "2", "3"])
     grid = [{"width": [99], "kill_worker_at_seed": [0]}, {"width": [8, 16], "label": ["a"]}]
     outcomes = sweep(notebook, grid, tmp_path, seeds=[0, 1], jobs=2, base_params={"fail": False},
-                     progress=lambda line: None)
+                     progress=lambda line: None, gpus_per_run=2)
     assert [o.status for o in outcomes] == ["failed"] + ["complete"] * 5
     assert outcomes[0].error == "its worker process died (killed by signal 9)"
-    assert json.loads((tmp_path / outcomes[0].run.name / "sweep.json").read_text())["status"] == "failed"
+    dead = json.loads((tmp_path / outcomes[0].run.name / "sweep.json").read_text())
+    assert dead["status"] == "failed" and dead["gpus"] in ("0,1", "2,3")
     folders = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("width=") and "label" in p.name)
     assert folders == [f"width={w}-label=a-seed={s}" for w in (16, 8) for s in (0, 1)]
-    kernels = {json.loads((tmp_path / f / "run-001" / "metrics.json").read_text())["pid"] for f in folders}
+    metrics = [json.loads((tmp_path / f / "run-001" / "metrics.json").read_text()) for f in folders]
+    kernels = {m["pid"] for m in metrics}
     assert len(kernels) == 4 and os.getpid() not in kernels
+    records = [json.loads((tmp_path / f / "sweep.json").read_text()) for f in folders]
+    assert [r["gpus"] for r in records] == [m["visible_gpus"] for m in metrics]  # what each kernel was given
+    assert {r["gpus"] for r in records} == {"0,1", "2,3"} and "CUDA_VISIBLE_DEVICES" not in os.environ
     for folder in tmp_path.glob("width=99-*"):
         shutil.rmtree(folder)
     rows = collect(tmp_path)
@@ -118,6 +126,29 @@ def test_jobs_run_at_once_in_separate_processes_a_dead_worker_fails_only_its_run
     assert summary[0]["std"] == pytest.approx(statistics.stdev([0.08, 0.081]))
     with open(tmp_path / "summary.csv") as file:
         assert [line["width"] for line in csv.DictReader(file)] == ["8", "16"]
+
+
+def test_each_job_gets_gpus_of_its_own_and_too_few_are_refused_before_any_run(monkeypatch, tmp_path, capsys):
+    sweep_module = sys.modules["seresnet_lib.lab.sweep"]
+    monkeypatch.setattr(sweep_module.torch.cuda, "device_count", lambda: 3)  # as CUDA counts them
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert sweep_module.visible_gpus() == ["0", "1", "2"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5, 6,7,9")  # CUDA lets three through
+    assert sweep_module.visible_gpus() == ["5", "6", "7"]
+    assert sweep_module.gpu_groups(["5", "6", "7"], 3, 1) == ["5", "6", "7"]
+    assert sweep_module.gpu_groups(["0", "1", "2", "3"], 2, 2) == ["0,1", "2,3"]
+    assert sweep_module.gpu_groups([], 2, 1) == [None, None]  # the CPU: the jobs share its threads
+    with pytest.raises(ValueError, match=r"3 job\(s\) x 2 GPU\(s\) per run need 6 GPUs, and 3 are visible "
+                                         r"\(5,6,7\); use --jobs 1 or fewer GPUs per run"):
+        sweep_module.gpu_groups(["5", "6", "7"], 3, 2)
+    with pytest.raises(ValueError, match="gpus_per_run must be a whole number >= 1, got 0"):
+        sweep_module.gpu_groups(["0"], 1, 0)
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("grid:\n  width: [8, 16]\n")
+    assert main(["sweep", str(grid_file), "--jobs", "2", "--gpus-per-run", "2", "--out-dir", str(tmp_path / "out"),
+                 "--runner", "inline"]) == 2
+    assert "2 job(s) x 2 GPU(s) per run need 4 GPUs, and 3 are visible" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any run
 
 
 def row(width, seed, accuracy, status="complete"):

@@ -32,7 +32,10 @@ def sweep(argv: list[str], prog: str) -> int:
                                           "and optionally preset:, base:, seeds:, out_dir:, notebook:")
     parser.add_argument("--seeds", type=int, nargs="+", help="the seeds each setting runs with (default: the file's, "
                                                              "else 0)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1); with "
+                                                           "GPUs, each process gets GPUs of its own")
+    parser.add_argument("--gpus-per-run", type=int, default=1, metavar="K",
+                        help="GPUs each job's process gets, none shared (default 1; needs jobs x K visible GPUs)")
     parser.add_argument("--out-dir", help="the sweep's folder (default: the file's out_dir, else runs/sweeps/<file>)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a base parameter for every run (-p epochs 3 -p dataset cifar10)")
@@ -50,7 +53,7 @@ def sweep(argv: list[str], prog: str) -> int:
             notebook = notebook_for(spec.get("notebook"), Path(args.grid_file))
             seeds = args.seeds or spec.get("seeds") or [0]
             outcomes = run_sweep(notebook, spec["grid"], out_dir, base, seeds, args.jobs, args.runner,
-                                 progress=lambda line: print(line, flush=True))
+                                 progress=lambda line: print(line, flush=True), gpus_per_run=args.gpus_per_run)
         rows = collect(out_dir)
     except (ValueError, OSError) as error:  # a grid or grid file refused before any run, a folder not writable
         print(f"error: {error}", file=sys.stderr)

@@ -8,6 +8,10 @@ Every run executes the notebook through papermill into its own folder,
 (parameters, status, error, seconds) and the lesson's own run (``run-001/metrics.json``).
 A run whose status is complete is skipped, so calling a sweep again resumes it.
 
+With several GPUs, each job's process gets GPUs of its own (``gpus_per_run``, one by default),
+through ``CUDA_VISIBLE_DEVICES`` set before it uses CUDA; ``sweep.json`` records them and the device
+the run trained on. Without a GPU the jobs share the CPU's threads.
+
 Lesson 05's runs can also train inline (``runner="inline"``): through ``train_run``, in
 this process (or each job's), the same data, model and ``fit`` as the executed lesson, without
 a kernel start, imports and figures per run, which is most of a short run's time on a CPU.
@@ -50,6 +54,7 @@ class TrialOutcome:
     seconds: float = 0.0
     error: str | None = None
     metrics: dict | None = field(default=None, repr=False)
+    gpus: str | None = None  # the CUDA_VISIBLE_DEVICES of the process it ran in
 
     def line(self, index: int, total: int) -> str:
         where = f"[{index}/{total}] {self.run.name}:"
@@ -62,13 +67,15 @@ class TrialOutcome:
 
 
 def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, base_params: dict | None = None,
-          seeds: Iterable[int] = (0,), jobs: int = 1, runner: str = "papermill", progress=print) -> list[TrialOutcome]:
+          seeds: Iterable[int] = (0,), jobs: int = 1, runner: str = "papermill", progress=print,
+          gpus_per_run: int = 1) -> list[TrialOutcome]:
     """Run ``notebook`` once per combination of ``grid`` and seed; the outcome of each run, in grid order.
 
     ``base_params`` are shared by every run. Runs already complete in ``out_dir`` are skipped;
     a run that fails or diverges is recorded (its error in ``sweep.json``) and the others go on.
     ``jobs`` runs that many at once, each in its own process with its share of the CPU threads; a
-    process that dies fails only the run it held, and the processes die with this one (Linux). A run
+    process that dies fails only the run it held, and the processes die with this one (Linux). With
+    GPUs visible, each process gets ``gpus_per_run`` of them, none shared (``gpu_groups``). A run
     that another sweep is training is waited for after the others, and skipped if it completed.
     ``runner``: "papermill" executes the notebook per run; "inline" trains lesson 05's runs in this
     process (``train_run``, the numbers of the executed lesson) without a notebook per run.
@@ -79,6 +86,7 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
         raise FileNotFoundError(f"no notebook {display(notebook)} to sweep over")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    groups = gpu_groups(visible_gpus(), jobs, gpus_per_run)  # before any run: too few GPUs is an error
     if runner not in RUNNERS:
         raise ValueError(f"runner={runner!r} is not allowed; choose one of {', '.join(map(repr, RUNNERS))}")
     if runner == "inline" and not trains_with_config(parameters_of(notebook)):
@@ -100,21 +108,48 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
             todo.append(index)
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     tasks = {i: (notebook, out_dir / runs[i].name, runs[i], base_params, threads, runner) for i in todo}
-    for index, outcome in _run_tasks(tasks, jobs, lambda index, line: progress(f"[{index + 1}/{len(runs)}] {line}")):
+
+    def say(index: int, line: str) -> None:
+        progress(f"[{index + 1}/{len(runs)}] {line}")
+
+    for index, outcome in _run_tasks(tasks, groups, say):
         if outcome.status == "failed" and not read_record(out_dir / outcome.run.name):  # its worker died
             _write_record(out_dir / outcome.run.name, outcome, trial_parameters(outcome.run, base_params), notebook,
-                          runner)
+                          runner, outcome.gpus)
         outcomes[index] = outcome
         progress(outcome.line(index + 1, len(runs)))
     return [outcomes[i] for i in range(len(runs))]
 
 
-def _run_tasks(tasks: dict[int, tuple], jobs: int, say) -> Iterator[tuple[int, TrialOutcome]]:
-    """Each task's outcome as it finishes, ``jobs`` at a time; a run that another sweep is training
-    is put last and waited for (``say`` tells which)."""
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` names them (0 .. n-1 when it is not set);
+    [] without CUDA, whatever the variable says."""
+    count = torch.cuda.device_count()  # counts the GPUs CUDA_VISIBLE_DEVICES lets through, up to a bad entry
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [str(i) for i in range(count)] if named is None else [e.strip() for e in named.split(",")][:count]
+
+
+def gpu_groups(gpus: list[str], jobs: int, per_run: int) -> list[str | None]:
+    """What ``CUDA_VISIBLE_DEVICES`` is for each of ``jobs`` processes: ``per_run`` of ``gpus`` each, none
+    shared; None for each (the CPU) when there are no GPUs."""
+    if isinstance(per_run, bool) or not isinstance(per_run, int) or per_run < 1:
+        raise ValueError(f"gpus_per_run must be a whole number >= 1, got {per_run!r}")
+    if not gpus:
+        return [None] * jobs
+    if jobs * per_run > len(gpus):
+        raise ValueError(f"{jobs} job(s) x {per_run} GPU(s) per run need {jobs * per_run} GPUs, and "
+                         f"{len(gpus)} are visible ({','.join(gpus)}); use --jobs {max(1, len(gpus) // per_run)}"
+                         + (" or fewer GPUs per run" if per_run > 1 else ""))
+    return [",".join(gpus[i * per_run:(i + 1) * per_run]) for i in range(jobs)]
+
+
+def _run_tasks(tasks: dict[int, tuple], groups: list[str | None], say) -> Iterator[tuple[int, TrialOutcome]]:
+    """Each task's outcome as it finishes, one per group of GPUs (``gpu_groups``) at a time; a run that
+    another sweep is training is put last and waited for (``say`` tells which)."""
     queue = deque((index, False) for index in tasks)
-    run_here = _run_trial if jobs == 1 else None
-    workers = [] if run_here else [_Worker() for _ in range(min(jobs, len(queue)))]
+    jobs = len(groups)
+    run_here = (lambda *task, wait: _run_trial(*task, wait=wait, gpus=groups[0])) if jobs == 1 else None
+    workers = [] if run_here else [_Worker(group) for group in groups[:len(queue)]]
     try:
         while queue or any(worker.index is not None for worker in workers):
             if run_here:
@@ -132,7 +167,8 @@ def _run_tasks(tasks: dict[int, tuple], jobs: int, say) -> Iterator[tuple[int, T
                 else:
                     yield index, outcome
             workers = [worker for worker in workers if worker.alive() or worker.index is not None]
-            workers += [_Worker() for _ in range(min(jobs - len(workers), len(queue)) if not run_here else 0)]
+            free = [group for group in groups if group not in {worker.gpus for worker in workers} or group is None]
+            workers += [_Worker(group) for group in free[:min(jobs - len(workers), len(queue))] if not run_here]
     finally:
         for worker in workers:
             worker.stop()
@@ -141,10 +177,11 @@ def _run_tasks(tasks: dict[int, tuple], jobs: int, say) -> Iterator[tuple[int, T
 class _Worker:
     """A process that runs one sweep task at a time, and dies with the sweep."""
 
-    def __init__(self):
+    def __init__(self, gpus: str | None = None):
         context = multiprocessing.get_context("spawn")  # a fork of a process whose OpenMP threads ran can hang
         self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs,), daemon=True)
+        self.gpus = gpus  # its CUDA_VISIBLE_DEVICES, or None on the CPU
+        self.process = context.Process(target=_serve, args=(theirs, gpus), daemon=True)
         self.process.start()
         theirs.close()
         self.index: int | None = None
@@ -175,7 +212,8 @@ class _Worker:
                 worker.process.join()
                 code = worker.process.exitcode
                 why = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
-                outcome = TrialOutcome(worker.run, "failed", 0.0, f"its worker process died ({why})")
+                outcome = TrialOutcome(worker.run, "failed", 0.0, f"its worker process died ({why})",
+                                       gpus=worker.gpus)
             finished.append((worker.index, worker.wait, outcome))
             worker.index = None
         return finished
@@ -188,25 +226,27 @@ class _Worker:
             self.process.join()
 
 
-def _serve(connection) -> None:
-    """A worker's life: run the tasks it is sent until the sweep ends."""
+def _serve(connection, gpus: str | None) -> None:
+    """A worker's life: run the tasks it is sent until the sweep ends, on ``gpus`` (or the CPU)."""
     die_with_parent()
+    if gpus is not None:  # before anything here uses CUDA; papermill's kernels inherit it
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus
     while True:
         try:
             arguments, wait = connection.recv()
         except EOFError:  # the sweep is over
             return
-        connection.send(_run_trial(*arguments, wait=wait))
+        connection.send(_run_trial(*arguments, wait=wait, gpus=gpus))
 
 
 def _run_trial(notebook: Path, run_dir: Path, run: Trial, base_params: dict, threads: int | None = None,
-               runner: str = "papermill", wait: bool = False) -> TrialOutcome:
+               runner: str = "papermill", wait: bool = False, gpus: str | None = None) -> TrialOutcome:
     """Execute ``notebook`` for ``run`` into ``run_dir`` and record its outcome in ``sweep.json``.
 
     The lesson writes its own run inside ``run_dir`` (``run-001/``); a stopped or failed run is
     started again from the beginning. ``threads``: the CPU threads its kernel may use. A run that
     another sweep holds is "busy"; with ``wait``, it is waited for. A run found complete once held
-    (another sweep completed it) is skipped.
+    (another sweep completed it) is skipped. ``gpus``: this process's CUDA_VISIBLE_DEVICES, recorded.
     """
     parameters = trial_parameters(run, base_params)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -216,7 +256,7 @@ def _run_trial(notebook: Path, run_dir: Path, run: Trial, base_params: dict, thr
                 if _complete_before(run_dir, parameters):  # another sweep completed it since this one looked
                     return TrialOutcome(run, "skipped", read_record(run_dir)["seconds"],
                                         metrics=trial_metrics(run_dir))
-                return _train_trial(notebook, run_dir, run, parameters, threads, runner)
+                return _train_trial(notebook, run_dir, run, parameters, threads, runner, gpus)
         except RunInUse as busy:
             if not wait:
                 return TrialOutcome(run, "busy", 0.0, f"{busy}")
@@ -231,7 +271,7 @@ def _complete_before(run_dir: Path, parameters: dict) -> bool:
 
 
 def _train_trial(notebook: Path, run_dir: Path, run: Trial, parameters: dict, threads: int | None,
-                 runner: str) -> TrialOutcome:
+                 runner: str, gpus: str | None = None) -> TrialOutcome:
     """``_run_trial``'s work, with the run's folder held."""
     start = time.perf_counter()
     (run_dir / RECORD).unlink(missing_ok=True)  # the record of an earlier attempt goes first
@@ -249,14 +289,18 @@ def _train_trial(notebook: Path, run_dir: Path, run: Trial, parameters: dict, th
         status = "failed"  # the lesson failed after training
     elif status == "running":
         status = "stopped"
-    outcome = TrialOutcome(run, status, round(time.perf_counter() - start, 1), error, metrics)
-    _write_record(run_dir, outcome, parameters, notebook, runner)
+    outcome = TrialOutcome(run, status, round(time.perf_counter() - start, 1), error, metrics, gpus)
+    _write_record(run_dir, outcome, parameters, notebook, runner, gpus)
     return outcome
 
 
-def _write_record(run_dir: Path, outcome: TrialOutcome, parameters: dict, notebook: Path, runner: str) -> None:
+def _write_record(run_dir: Path, outcome: TrialOutcome, parameters: dict, notebook: Path, runner: str,
+                  gpus: str | None) -> None:
+    """``sweep.json``: the run's parameters and outcome; ``gpus`` its process's CUDA_VISIBLE_DEVICES (None on
+    the CPU) and ``device`` what the lesson trained on, as its metrics.json says."""
     record = dict(parameters=parameters, seed=outcome.run.seed, varied=outcome.run.varied, status=outcome.status,
-                  error=outcome.error, seconds=outcome.seconds, notebook=notebook.name, runner=runner)
+                  error=outcome.error, seconds=outcome.seconds, notebook=notebook.name, runner=runner, gpus=gpus,
+                  device=(outcome.metrics or {}).get("device"))
     atomic_write(run_dir / RECORD, lambda file: file.write(json.dumps(record, indent=2).encode()))
 
 
