@@ -115,7 +115,7 @@ def names_set_by_parameter_cells(history: list[str], parameters: set[str]) -> se
     """
     assigned: set[str] = set()
     for source in reversed(history[:-1]):
-        names = _top_level_assignments(source)
+        names = top_level_assignments(source)
         injected = source.lstrip().startswith("# Parameters")
         if injected or names & parameters:
             assigned |= names
@@ -124,7 +124,7 @@ def names_set_by_parameter_cells(history: list[str], parameters: set[str]) -> se
     return assigned
 
 
-def _top_level_assignments(source: str) -> set[str]:
+def top_level_assignments(source: str) -> set[str]:
     """The names a cell assigns outside functions and classes (``x = 1``, ``x: int = 1``, ``a, b = ...``).
 
     A cell run under a cell magic (``%%time``) is read from the magic's body.
@@ -143,7 +143,7 @@ def _top_level_assignments(source: str) -> set[str]:
               and isinstance(call.func, ast.Attribute) and call.func.attr == "run_cell_magic"
               and len(call.args) == 3 and isinstance(body := call.args[2], ast.Constant)
               and isinstance(body.value, str)):
-            names |= _top_level_assignments(body.value)
+            names |= top_level_assignments(body.value)
     return names
 
 

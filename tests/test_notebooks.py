@@ -175,7 +175,7 @@ def test_lesson_code_fits_the_web_book_and_carries_no_nbval_comments(path):
                      f"(e.g. nbval-ignore-output): {line.strip()}"
                      for line_number, line in enumerate(source.splitlines(), start=1)
                      if "NBVAL" in line or "PYTEST_VALIDATE" in line]
-    folded = [(index, "\n".join(re.findall(r"```python\n(.*?)```", "".join(cell["source"]), re.DOTALL)))
+    folded = [(index, "\n".join(SOLUTION_CODE.findall("".join(cell["source"]))))
               for index, cell in enumerate(cells) if cell["cell_type"] == "markdown"]
     for index, source in code + folded:
         problems += [f"{path.name} cell {index}, line {line_number}: {len(line)} columns, more than {CODE_WIDTH}: "

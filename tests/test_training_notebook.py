@@ -15,7 +15,7 @@ import nbformat
 import papermill
 import pytest
 
-from seresnet_lib.parameters import _top_level_assignments
+from seresnet_lib.parameters import top_level_assignments
 from seresnet_lib.training import train_one_epoch
 from seresnet_lib.training.config import FOR_LONGER_RUNS, TrainConfig
 
@@ -43,7 +43,7 @@ def test_no_other_cell_assigns_a_parameter_name():
     parameters = set(TrainConfig().as_dict())
     for cell in CELLS:
         if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
-            assert not _top_level_assignments(cell.source) & parameters, cell.source[:80]
+            assert not top_level_assignments(cell.source) & parameters, cell.source[:80]
 
 
 def test_the_lesson_shows_the_librarys_training_loop_verbatim():

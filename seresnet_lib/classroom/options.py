@@ -14,7 +14,6 @@ for it, with a note, rather than stopping it with an unknown-parameter error.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from ..parameters import parse_value
+from ..parameters import parse_value, top_level_assignments
 from ..paths import display
 from .copies import tags
 
@@ -67,17 +66,7 @@ def parameters_cell_names(notebook: NotebookNode) -> set[str] | None:
     cells = [cell for cell in notebook.cells if cell.cell_type == "code" and "parameters" in tags(cell)]
     if not cells:
         return None
-    names = set()
-    for cell in cells:
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
-                if isinstance(node, ast.AnnAssign) else []
-            names |= {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
-    return names
+    return set().union(*(top_level_assignments(cell.source) for cell in cells))
 
 
 def parameters_for(notebook: NotebookNode, lesson: str | None,
