@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from seresnet_lib.cli import main
 from seresnet_lib.lab import Row, collect, grid, load_results, results, summarize, sweep
-from seresnet_lib.lab.sweep import _run_trial as run_trial
+from seresnet_lib.lab.trial import run_trial
 from seresnet_lib.paths import RESULTS
 from seresnet_lib.training.config import load_preset
 
