@@ -33,7 +33,7 @@ COMMANDS = {
 }
 # The packages a command may need beyond the core install, and the extra that brings each.
 EXTRAS = {"papermill": "series", "nbformat": "series", "nbclient": "series", "nbconvert": "series",
-          "jupyter_client": "series", "traitlets": "series", "ipykernel": "series", "timm": "bench"}
+          "jupyter_client": "series", "traitlets": "series", "ipykernel": "series", "timm": "bench", "ray": "cluster"}
 
 
 def main(argv: list[str] | None = None, wing: str | None = None) -> int:

@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 CONDA = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
-CONDA_TO_PIP = {"pytorch": "torch"}
+CONDA_TO_PIP = {"pytorch": "torch", "ray-core": "ray"}
 LOCAL = {"seresnet_lib", "conftest"} | {path.stem for path in (ROOT / "tests").glob("*.py")}
 
 
@@ -78,11 +78,12 @@ def test_the_core_is_what_a_lesson_needs_and_each_extra_what_its_use_needs():
     assert "jupyterlab" in extra("lab")
     assert {"papermill", "nbformat", "nbclient"} <= extra("series")
     assert extra("bench") == {"timm"}
+    assert extra("cluster") == {"ray"}
     assert {"sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline"} <= extra("site")
     tools = [r for r in EXTRAS["site"] if package_name(r) != "nbformat"]  # nbformat: what build.py reads with
     assert all(re.search(r"==\d", r) for r in tools), "the site's tools are pinned"
     assert {"pytest", "nbval"} <= extra("test")
-    assert f"{PROJECT['name']}[lab,series,bench,site]" in EXTRAS["test"]  # the tests use everything
+    assert f"{PROJECT['name']}[lab,series,bench,cluster,site]" in EXTRAS["test"]  # the tests use everything
 
 
 def pip_versions() -> dict[str, str]:
@@ -119,7 +120,7 @@ def test_every_package_the_library_imports_is_a_dependency_and_each_command_name
     from seresnet_lib.cli import EXTRAS as COMMAND_EXTRAS
 
     used = distributions(imported_modules(code_of((ROOT / "seresnet_lib").rglob("*.py"))))
-    declared = CORE | extra("series") | extra("bench")
+    declared = CORE | extra("series") | extra("bench") | extra("cluster")
     assert used - declared == set()
     assert {"numpy", "pillow", "nbformat", "nbclient", "nbconvert"} <= used  # imported directly, so named directly
     for module, name in COMMAND_EXTRAS.items():
@@ -130,7 +131,7 @@ def test_every_package_the_tests_import_is_a_dependency_or_in_the_test_extra():
     used = distributions(imported_modules(code_of([*(ROOT / "tests").glob("*.py"), ROOT / "conftest.py"])))
     declared = CORE | {name for extra_name in EXTRAS for name in extra(extra_name)}
     assert used - declared == set()
-    assert {"pyyaml", "pytest", "timm", "playwright"} <= used
+    assert {"pyyaml", "pytest", "timm", "playwright", "ray"} <= used
 
 
 def test_required_python_is_what_the_code_needs():

@@ -35,13 +35,22 @@ def sweep(argv: list[str], prog: str) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1); with "
                                                            "GPUs, each process gets GPUs of its own")
     parser.add_argument("--gpus-per-run", type=int, default=1, metavar="K",
-                        help="GPUs each job's process gets, none shared (default 1; needs jobs x K visible GPUs)")
+                        help="GPUs each job's process gets, none shared (default 1; needs jobs x K visible GPUs); "
+                             "with --runner ray, the GPUs each task asks for on a cluster with GPUs")
     parser.add_argument("--out-dir", help="the sweep's folder (default: the file's out_dir, else runs/sweeps/<file>)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a base parameter for every run (-p epochs 3 -p dataset cifar10)")
     parser.add_argument("--runner", choices=RUNNERS, default="papermill",
                         help="papermill: execute the notebook per run (default); inline: train lesson 05's runs in "
-                             "this process, without a notebook per run")
+                             "this process, without a notebook per run; ray: each run a task of a Ray cluster")
+    ray = parser.add_argument_group("with --runner ray (pip install 'seresnet-lib[cluster]')")
+    ray.add_argument("--address", help="the Ray cluster to join, as `ray start` printed it (auto: the one started on "
+                                       "this machine; local: a new one here; default: RAY_ADDRESS's, else this "
+                                       "machine's, else a new one)")
+    ray.add_argument("--cpus-per-run", type=int, default=1, metavar="N",
+                     help="CPUs each task asks for, and its threads (default 1)")
+    ray.add_argument("--node-dir", help="where each node writes its runs (default: the sweep's folder, the same "
+                                        "path on every node); records and metrics come back to the sweep's folder")
     parser.add_argument("--collect", action="store_true", help="only collect and print the results of the runs so far")
     args = parser.parse_args(argv)
     try:
@@ -53,7 +62,8 @@ def sweep(argv: list[str], prog: str) -> int:
             notebook = notebook_for(spec.get("notebook"), Path(args.grid_file))
             seeds = args.seeds or spec.get("seeds") or [0]
             outcomes = run_sweep(notebook, spec["grid"], out_dir, base, seeds, args.jobs, args.runner,
-                                 progress=lambda line: print(line, flush=True), gpus_per_run=args.gpus_per_run)
+                                 progress=lambda line: print(line, flush=True), gpus_per_run=args.gpus_per_run,
+                                 cpus_per_run=args.cpus_per_run, address=args.address, node_dir=args.node_dir)
         rows = collect(out_dir)
     except (ValueError, OSError) as error:  # a grid or grid file refused before any run, a folder not writable
         print(f"error: {error}", file=sys.stderr)
