@@ -293,7 +293,11 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
     kills the grader, one that prints 100 MB and then without end, one that writes into the project, the class and the
     executed copies, and one whose kernel dies leaving processes behind, graded beside two honest ones.
     Every file of the class, the project and the datasets is unchanged; the honest notebooks get their
-    grades; the table is in the order given; nothing the kernels started is left running."""
+    grades; the table is in the order given; nothing the kernels started is left running. Everything is made
+    in a temporary folder of its own, so that what the deleter finds around its scratch folder is the test's
+    (the system's would hold other programs' folders, some of which anyone may delete from)."""
+    around, system = world_readable_folder(), tempfile.tempdir
+    monkeypatch.setattr(tempfile, "tempdir", str(around))
     classroom, project = world_readable_folder(), world_readable_folder()
     try:
         (project / "data" / "cifar-10-batches-py").mkdir(parents=True)
@@ -384,6 +388,8 @@ def test_hostile_notebooks_change_nothing_outside_their_scratch_folders_and_hone
         assert not stat_line.exists() or stat_line.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, a zombie
     assert not list(Path(tempfile.gettempdir()).glob(f"seresnet-check-{os.getpid()}-*"))  # scratch folders gone
     assert "5 of 8 exercises passed, 2 failed, 1 not done; 3 notebook(s) crashed." in out
+    monkeypatch.setattr(tempfile, "tempdir", system)  # before pytest's own temporary files
+    around.rmdir()  # nothing else is left in it
 
 
 def test_the_rows_of_a_grader_that_died_survive_and_resume_grades_only_the_rest(kernels_as_nobody, tmp_path,

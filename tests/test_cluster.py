@@ -10,7 +10,9 @@ would, so the records and metrics the driver collects are the ones the tasks ret
 import importlib.util
 import json
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 
@@ -43,6 +45,9 @@ def inline_rows(tmp_path):
             torch.set_num_threads(threads)
 
     environment, handler = dict(os.environ), signal.getsignal(signal.SIGTERM)  # ray.init changes both
+    # Ray's session folders, which anyone may write to, in a private folder (short: they hold sockets), not left
+    # in the system's temporary folder for later programs to find
+    os.environ["RAY_TMPDIR"] = sessions = tempfile.mkdtemp(prefix="ray-")
     inline = threading.Thread(target=train_inline)
     inline.start()
     try:
@@ -57,6 +62,7 @@ def inline_rows(tmp_path):
         os.environ.clear()
         os.environ.update(environment)
         signal.signal(signal.SIGTERM, handler)
+        shutil.rmtree(sessions, ignore_errors=True)
 
 
 def kill_when_training(run_dir, killed: list, stop: threading.Event) -> None:
