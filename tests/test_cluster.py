@@ -24,7 +24,7 @@ from seresnet_lib.cli import main
 from seresnet_lib.lab import cluster, collect, sweep
 from seresnet_lib.paths import LESSON_05
 
-TINY = dict(train_size=16, test_size=8, epochs=2, batch_size=8, device="cpu", keep_checkpoints=0)
+TINY = dict(train_size=16, test_size=8, epochs=1, batch_size=8, device="cpu", keep_checkpoints=0)
 GRID = [{"model": ["resnet50", "seresnet50"]}]
 FAILING = {"dataset": ["cifar10"], "download": [False]}  # not in the tests' data/, and no download
 VICTIM = "model=seresnet50-seed=0"

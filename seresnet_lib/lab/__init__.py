@@ -1,6 +1,7 @@
 """The lab, for people running experiments: sweeps of a lesson over a grid of parameters and
-seeds, their results (tables, mean and spread over seeds, comparisons), the reference run's
-measurements, and the benchmark. It trains through the training wing."""
+seeds (in this process, in several, or as the tasks of a Ray cluster), their results (tables, mean
+and spread over seeds, comparisons), the reference run's measurements, and the benchmark. It trains
+through the training wing."""
 
 from ..paths import LESSON_05, RESULTS
 from .grid import check_grid, expand, label, load_grid_file

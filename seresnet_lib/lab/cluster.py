@@ -55,10 +55,12 @@ def run_on_ray(tasks: dict[int, tuple], driver_dirs: dict[int, Path], address: s
     with _connected(ray, address):
         gpus = _gpus_per_task(ray.nodes(), cpus_per_run, gpus_per_run)
         remote = ray.remote(_run_task).options(num_cpus=cpus_per_run, num_gpus=gpus, max_retries=_RETRIES)
+        notebooks = {}  # each notebook's bytes, once in Ray's object store for all its tasks
         pending = {}
         for index, task in tasks.items():
-            notebook = task[0]
-            pending[remote.remote(notebook.read_bytes(), *task)] = index
+            if task[0] not in notebooks:
+                notebooks[task[0]] = ray.put(task[0].read_bytes())
+            pending[remote.remote(notebooks[task[0]], *task)] = index
         try:
             while pending:
                 [done], _ = ray.wait(list(pending), num_returns=1)
