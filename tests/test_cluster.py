@@ -105,8 +105,8 @@ def test_a_ray_sweep_gives_the_inline_rows_retries_a_killed_worker_records_a_fai
     finally:
         stop.set()
         killer.join()
-    assert [(o.run.name, o.status) for o in outcomes] == [
-        ("model=resnet50-seed=0", "complete"), (VICTIM, "complete"), ("dataset=cifar10-download=False-seed=0", "failed")]
+    assert [(o.run.name, o.status) for o in outcomes] == [("model=resnet50-seed=0", "complete"), (VICTIM, "complete"),
+                                                          ("dataset=cifar10-download=False-seed=0", "failed")]
     assert outcomes[2].error.startswith("DatasetUnavailable: CIFAR-10 is not in ")
     assert len(killed) == 1, "the run ended before its worker could be killed"
     assert not alive(killed[0])
