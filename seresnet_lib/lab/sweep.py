@@ -94,7 +94,7 @@ def sweep(notebook: str | Path, grid: dict | list[dict], out_dir: str | Path, ba
         progress(f"[{index + 1}/{len(runs)}] {line}")
 
     if runner == "ray":
-        node_dir = out_dir if node_dir is None else Path(resolve(node_dir))
+        node_dir = out_dir if node_dir is None else resolve(node_dir)
         tasks = {i: (notebook, node_dir / runs[i].name, runs[i], base_params, cpus_per_run, runner) for i in todo}
         finished = run_on_ray(tasks, {i: out_dir / runs[i].name for i in todo}, address, cpus_per_run, gpus_per_run)
     else:
