@@ -8,8 +8,8 @@ again with every cell after them, in the same kernel. Each re-run cell must succ
 what it printed the first time: the same machine and the same seeds give the same digits, so
 even the outputs that nbval leaves uncompared (they differ between machines) are compared here.
 Only cells that measure time or run a sweep are left out. Lesson 05 runs with tiny parameters;
-lesson 06's sweep writes where nbval's run of it finds its runs complete. Lessons 01-04, which train
-nothing, are checked two at a time.
+lesson 06's sweep writes where nbval's run of it finds its runs complete. Lessons 01-04 and 07, which
+train nothing, are checked two at a time, after lesson 05.
 """
 
 import json
@@ -47,7 +47,11 @@ PARAMETERS = {"05_train_cifar10.ipynb": TINY_TRAINING,
 # must still print what it printed the first time. Lesson 01 once compared a rebuilt stem in
 # training mode with the library's in evaluation mode.
 OUT_OF_ORDER = {"01_stem.ipynb": [("class HandStem", "library_stem = Stem")]}
-LIGHT = [path for path in lessons(NOTEBOOKS) if path.name < "05"]  # no training: checked two at a time
+# Lesson 05 first: lesson 07 looks inside the tiny run it makes. Lesson 07 and lessons 01-04, which train nothing,
+# are then checked two at a time, each kernel on one thread; lesson 06's sweep trains alone.
+ORDER = sorted(lessons(NOTEBOOKS), key=lambda path: path.name[:2] != "05")
+LIGHT = sorted((path for path in ORDER if path.name[:2] in ("01", "02", "03", "04", "07")),
+               key=lambda path: path.name[:2] != "07")  # the longest first
 
 
 def text_of(cell) -> str:
@@ -85,17 +89,17 @@ def starting_with(notebook, prefix: str) -> int:
 
 @pytest.fixture(scope="module")
 def light_lessons(request) -> dict[str, BaseException | None]:
-    """Those of lessons 01-04 this session tests, checked two at a time, each in its own thread and kernel: their
-    cells keep one core busy more than two, so two lessons at once share the machine's cores. Each lesson's
-    failure, or None."""
+    """Those of lessons 01-04 and 07 this session tests, checked two at a time, each in its own thread and in a
+    kernel of one thread (two kernels of several threads each on a machine's few cores wait on each other), so
+    that two lessons at once share the machine's cores. Each lesson's failure, or None."""
     selected = {item.callspec.params["path"] for item in request.session.items
                 if getattr(item, "originalname", None) == "test_lesson_cells_can_be_run_again"}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        checks = {path.name: pool.submit(check_lesson, path) for path in LIGHT if path in selected}
+        checks = {path.name: pool.submit(check_lesson, path, threads=1) for path in LIGHT if path in selected}
     return {name: check.exception() for name, check in checks.items()}
 
 
-@pytest.mark.parametrize("path", lessons(NOTEBOOKS), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ORDER, ids=lambda p: p.name)
 def test_lesson_cells_can_be_run_again(path, request):
     if path in LIGHT:
         failure = request.getfixturevalue("light_lessons")[path.name]
@@ -105,8 +109,8 @@ def test_lesson_cells_can_be_run_again(path, request):
         check_lesson(path)
 
 
-def check_lesson(path: Path) -> None:
-    """The checks of the module's docstring, for one lesson."""
+def check_lesson(path: Path, threads: int | None = None) -> None:
+    """The checks of the module's docstring, for one lesson; ``threads``: its kernel's (default: all)."""
     notebook = load_notebook_node(str(path))  # as papermill reads it
     if path.name in PARAMETERS:
         notebook = parameterize_notebook(notebook, PARAMETERS[path.name])
@@ -114,7 +118,8 @@ def check_lesson(path: Path) -> None:
     code = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     client = NotebookClient(notebook, kernel_name="python3", timeout=600,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
-    with client.setup_kernel():
+    environment = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    with client.setup_kernel(env=environment):
         for index in code:
             client.execute_cell(notebook.cells[index], index)
         first_run = {index: text_of(notebook.cells[index]) for index in code}
