@@ -19,6 +19,7 @@ import time
 import pytest
 import ray
 import torch
+from test_experiments import alive
 
 from seresnet_lib.cli import main
 from seresnet_lib.lab import cluster, collect, sweep
@@ -77,13 +78,6 @@ def kill_when_training(run_dir, killed: list, stop: threading.Event) -> None:
         except (FileNotFoundError, ValueError, IndexError):  # between files, or the lock being written
             pass
         time.sleep(0.005)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return (open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]) != "Z"
-    except OSError:
-        return False
 
 
 def numbers(rows) -> list[tuple]:
