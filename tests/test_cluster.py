@@ -32,32 +32,16 @@ VICTIM = "model=seresnet50-seed=0"
 
 
 @pytest.fixture
-def inline_rows(tmp_path):
-    """The inline runner's runs of GRID on one thread, trained while the Ray cluster starts; then the cluster,
-    shut down after the test whatever happens."""
-    done = []
-
-    def train_inline():
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the threads of a task asking for one CPU
-        try:
-            done.extend(sweep(LESSON_05, GRID, tmp_path / "inline", TINY, runner="inline", progress=lambda line: None))
-        finally:
-            torch.set_num_threads(threads)
-
-    environment, handler = dict(os.environ), signal.getsignal(signal.SIGTERM)  # ray.init changes both
+def local_ray():
+    """A local Ray cluster of 2 CPUs, shut down after the test whatever happens, with the environment variables and
+    SIGTERM handler ``ray.init`` changes put back."""
+    environment, handler = dict(os.environ), signal.getsignal(signal.SIGTERM)
     # Ray's session folders, which anyone may write to, in a private folder (short: they hold sockets), not left
     # in the system's temporary folder for later programs to find
     os.environ["RAY_TMPDIR"] = sessions = tempfile.mkdtemp(prefix="ray-")
-    inline = threading.Thread(target=train_inline)
-    inline.start()
     try:
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    finally:
-        inline.join()
-    try:
-        assert [o.status for o in done] == ["complete", "complete"]
-        yield collect(tmp_path / "inline")
+        yield
     finally:
         ray.shutdown()
         os.environ.clear()
@@ -66,14 +50,26 @@ def inline_rows(tmp_path):
         shutil.rmtree(sessions, ignore_errors=True)
 
 
-def kill_when_training(run_dir, killed: list, stop: threading.Event) -> None:
-    """SIGKILL the process that holds ``run_dir`` once its run has started training (metrics.json written)."""
+def train_inline(out_dir, outcomes: list) -> None:
+    """The inline runner's runs of GRID into ``out_dir``, on one thread, as a task asking for one CPU trains."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        outcomes.extend(sweep(LESSON_05, GRID, out_dir, TINY, runner="inline", progress=lambda line: None))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def kill_when_training(run_dir, killed: list, stop: threading.Event, then) -> None:
+    """SIGKILL the process that holds ``run_dir`` once its run has started training (metrics.json written),
+    then call ``then()``."""
     while not stop.is_set():
         try:
             if (run_dir / "run-001" / "metrics.json").exists():
                 pid = int((run_dir / "lock").read_text().split()[0])
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
+                then()
                 return
         except (FileNotFoundError, ValueError, IndexError):  # between files, or the lock being written
             pass
@@ -87,18 +83,21 @@ def numbers(rows) -> list[tuple]:
 
 
 def test_a_ray_sweep_gives_the_inline_rows_retries_a_killed_worker_records_a_failure_and_skips_complete_runs(
-        inline_rows, tmp_path):
+        local_ray, tmp_path):
     driver, nodes = tmp_path / "driver", tmp_path / "nodes"
+    inline = []  # the runs to compare with, trained while Ray starts a worker for the killed one and runs it again
+    reference = threading.Thread(target=train_inline, args=(tmp_path / "inline", inline))
     killed, stop = [], threading.Event()
-    killer = threading.Thread(target=kill_when_training, args=(nodes / VICTIM, killed, stop))
+    killer = threading.Thread(target=kill_when_training, args=(nodes / VICTIM, killed, stop, reference.start))
     killer.start()
-    lines = []
     try:
         outcomes = sweep(LESSON_05, GRID + [FAILING], driver, {**TINY, "keep_checkpoints": 1}, runner="ray",
-                         node_dir=nodes, progress=lines.append)
+                         node_dir=nodes, progress=lambda line: None)
     finally:
         stop.set()
         killer.join()
+        if reference.ident is not None:
+            reference.join()
     assert [(o.run.name, o.status) for o in outcomes] == [("model=resnet50-seed=0", "complete"), (VICTIM, "complete"),
                                                           ("dataset=cifar10-download=False-seed=0", "failed")]
     assert outcomes[2].error.startswith("DatasetUnavailable: CIFAR-10 is not in ")
@@ -109,8 +108,9 @@ def test_a_ray_sweep_gives_the_inline_rows_retries_a_killed_worker_records_a_fai
     assert records[VICTIM]["status"] == "complete" and records[VICTIM]["gpus"] is None
     assert records["dataset=cifar10-download=False-seed=0"]["error"] == outcomes[2].error
 
+    assert [o.status for o in inline] == ["complete", "complete"]
     rows = collect(driver)  # what the tasks returned, written by the driver
-    assert numbers(rows) == numbers(inline_rows)
+    assert numbers(rows) == numbers(collect(tmp_path / "inline"))
     for name in ("model=resnet50-seed=0", VICTIM):
         assert {p.relative_to(driver / name).as_posix() for p in (driver / name).rglob("*") if p.is_file()} == {
             "sweep.json", "log.txt", "run-001/metrics.json"}  # no checkpoint, no lock
