@@ -8,8 +8,9 @@ again with every cell after them, in the same kernel. Each re-run cell must succ
 what it printed the first time: the same machine and the same seeds give the same digits, so
 even the outputs that nbval leaves uncompared (they differ between machines) are compared here.
 Only cells that measure time or run a sweep are left out. Lesson 05 runs with tiny parameters;
-lesson 06's sweep writes where nbval's run of it finds its runs complete. Lessons 01-04 and 07, which
-train nothing, are checked two at a time, after lesson 05.
+lesson 06's sweep writes where nbval's run of it finds its runs complete. Two lessons are checked at a
+time, each kernel on one thread: lesson 05, then lesson 07 (which looks inside the run 05 made), beside
+lessons 01-04; lesson 06's sweep trains alone, after them.
 """
 
 import json
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell
@@ -47,11 +49,10 @@ PARAMETERS = {"05_train_cifar10.ipynb": TINY_TRAINING,
 # must still print what it printed the first time. Lesson 01 once compared a rebuilt stem in
 # training mode with the library's in evaluation mode.
 OUT_OF_ORDER = {"01_stem.ipynb": [("class HandStem", "library_stem = Stem")]}
-# Lesson 05 first: lesson 07 looks inside the tiny run it makes. Lesson 07 and lessons 01-04, which train nothing,
-# are then checked two at a time, each kernel on one thread; lesson 06's sweep trains alone.
-ORDER = sorted(lessons(NOTEBOOKS), key=lambda path: path.name[:2] != "05")
-LIGHT = sorted((path for path in ORDER if path.name[:2] in ("01", "02", "03", "04", "07")),
-               key=lambda path: path.name[:2] != "07")  # the longest first
+ORDER = lessons(NOTEBOOKS)
+# Checked two at a time, a lane each: lesson 07 looks inside the tiny run lesson 05 makes, so it follows 05;
+# the two lanes take about as long
+LANES = [[path for path in ORDER if path.name[:2] in lane] for lane in (("05", "07"), ("04", "03", "02", "01"))]
 
 
 def text_of(cell) -> str:
@@ -88,21 +89,31 @@ def starting_with(notebook, prefix: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def light_lessons(request) -> dict[str, BaseException | None]:
-    """Those of lessons 01-04 and 07 this session tests, checked two at a time, each in its own thread and in a
+def lanes_checked(request) -> dict[str, BaseException | None]:
+    """The lessons of LANES this session tests, checked two at a time, a lane in each thread and each lesson in a
     kernel of one thread (two kernels of several threads each on a machine's few cores wait on each other), so
     that two lessons at once share the machine's cores. Each lesson's failure, or None."""
     selected = {item.callspec.params["path"] for item in request.session.items
                 if getattr(item, "originalname", None) == "test_lesson_cells_can_be_run_again"}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        checks = {path.name: pool.submit(check_lesson, path, threads=1) for path in LIGHT if path in selected}
-    return {name: check.exception() for name, check in checks.items()}
+    failures = {}
+
+    def check_lane(lane: list[Path]) -> None:
+        for path in lane:
+            try:
+                check_lesson(path, threads=1)
+                failures[path.name] = None
+            except BaseException as failure:  # reported by the lesson's own test
+                failures[path.name] = failure
+
+    with ThreadPoolExecutor(max_workers=len(LANES)) as pool:
+        list(pool.map(check_lane, [[path for path in lane if path in selected] for lane in LANES]))
+    return failures
 
 
 @pytest.mark.parametrize("path", ORDER, ids=lambda p: p.name)
 def test_lesson_cells_can_be_run_again(path, request):
-    if path in LIGHT:
-        failure = request.getfixturevalue("light_lessons")[path.name]
+    if any(path in lane for lane in LANES):
+        failure = request.getfixturevalue("lanes_checked")[path.name]
         if failure is not None:
             raise failure
     else:
@@ -110,7 +121,8 @@ def test_lesson_cells_can_be_run_again(path, request):
 
 
 def check_lesson(path: Path, threads: int | None = None) -> None:
-    """The checks of the module's docstring, for one lesson; ``threads``: its kernel's (default: all)."""
+    """The checks of the module's docstring, for one lesson; ``threads``: its kernel's (default: all), and this
+    process's where it trains what lesson 05 trained (the same threads give the same digits)."""
     notebook = load_notebook_node(str(path))  # as papermill reads it
     if path.name in PARAMETERS:
         notebook = parameterize_notebook(notebook, PARAMETERS[path.name])
@@ -147,7 +159,12 @@ def check_lesson(path: Path, threads: int | None = None) -> None:
         assert {k: first["parameters"][k] for k in TINY_TRAINING} == TINY_TRAINING
         drop_seconds = [{k: v for k, v in row.items() if k != "seconds"} for row in first["epochs"]]
         assert drop_seconds == [{k: v for k, v in row.items() if k != "seconds"} for row in second["epochs"]]
-        trains_what_the_lesson_trains(path, runs[1], drop_seconds)
+        own_threads = torch.get_num_threads()
+        torch.set_num_threads(threads or own_threads)
+        try:
+            trains_what_the_lesson_trains(path, runs[1], drop_seconds)
+        finally:
+            torch.set_num_threads(own_threads)
 
 
 def trains_what_the_lesson_trains(lesson: Path, run_dir: Path, epochs: list[dict]):
