@@ -32,6 +32,7 @@ from test_notebooks import solutions
 from seresnet_lib.classroom import copies, grading
 from seresnet_lib.classroom.checks import CHECK_MIME
 from seresnet_lib.classroom.series import lessons
+from seresnet_lib.kernel import LocalKernelManager
 from seresnet_lib.lab import grid
 from seresnet_lib.lab.reference import load_reference, record_reference
 from seresnet_lib.model.excitations import PAPER_BLOCKS, class_spread
@@ -128,7 +129,7 @@ def check_lesson(path: Path, threads: int | None = None) -> None:
         notebook = parameterize_notebook(notebook, PARAMETERS[path.name])
     notebook = copies.student_copy(notebook)
     code = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
-    client = NotebookClient(notebook, kernel_name="python3", timeout=600,
+    client = NotebookClient(notebook, kernel_name="python3", timeout=600, kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     environment = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     with client.setup_kernel(env=environment):

@@ -59,6 +59,18 @@ def test_a_failing_lesson_is_not_overwritten(tiny_lesson):
     assert list(tiny_lesson.parent.iterdir()) == [tiny_lesson]
 
 
+def test_a_kernel_that_does_not_exit_when_asked_is_ended_soon(tiny_lesson):
+    """ipykernel now and then hangs in its shutdown; here an exit handler keeps the kernel 2 s more. It is sent
+    SIGTERM after half of SHUTDOWN_SECONDS, not after jupyter_client's 2.5 s, so the handler never ends."""
+    ended = tiny_lesson.parent / "exit-handler-ended"
+    notebook = nbformat.read(tiny_lesson, as_version=4)
+    notebook.cells[0].source = ("import atexit, pathlib, time\n"
+                                f"atexit.register(lambda: (time.sleep(2), pathlib.Path({str(ended)!r}).touch()))")
+    nbformat.write(notebook, tiny_lesson)
+    series.record_lessons([tiny_lesson])
+    assert not ended.exists()
+
+
 def test_no_lessons_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no lesson notebooks"):
         series.lessons(tmp_path)

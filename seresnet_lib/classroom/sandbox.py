@@ -30,6 +30,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
+from ..kernel import SHUTDOWN_SECONDS
 from ..paths import workdir as project_workdir
 from ..processes import end_session, running
 
@@ -187,7 +188,7 @@ class _ScratchKernelManager(AsyncKernelManager):
     """A kernel on IPC sockets in the scratch folder, its connection file readable by the kernel's user."""
 
     def __init__(self, scratch: Scratch, **kwargs):
-        super().__init__(transport="tcp" if os.name == "nt" else "ipc",
+        super().__init__(transport="tcp" if os.name == "nt" else "ipc", shutdown_wait_time=SHUTDOWN_SECONDS,
                          connection_file=str(scratch.folder / ".kernel" / "kernel.json"), **kwargs)
         self.scratch = scratch
         self.kernel_session: int | None = None  # the kernel's process id, which is its session's
